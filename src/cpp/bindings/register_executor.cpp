@@ -1,0 +1,113 @@
+// Bindings for the executor: argument conversion only.
+#include <pybind11/functional.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+
+#include "../core/executor.h"
+#include "../core/kernel.h"
+
+namespace py = pybind11;
+using nengo_native::Executor;
+using nengo_native::Params;
+
+namespace {
+
+Params to_params(const py::dict& d) {
+  Params p;
+  for (auto item : d) {
+    const std::string name = py::cast<std::string>(item.first);
+    py::array arr = py::array::ensure(item.second);
+    if (!arr) throw py::type_error("parameter '" + name + "' is not array-like");
+    const char kind = arr.dtype().kind();
+    if (kind == 'i' || kind == 'u' || kind == 'b') {
+      auto a = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(arr);
+      p.ints[name].assign(a.data(), a.data() + a.size());
+    } else if (kind == 'f') {
+      auto a = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(arr);
+      p.reals[name].assign(a.data(), a.data() + a.size());
+    } else {
+      throw py::type_error("parameter '" + name + "' has unsupported dtype");
+    }
+  }
+  return p;
+}
+
+template <typename T>
+void register_executor(py::module_& m, const char* name) {
+  using Exec = Executor<T>;
+  py::class_<Exec>(m, name)
+      .def(py::init<int64_t, int64_t, int64_t, double, int64_t>(), py::arg("arena_size"),
+           py::arg("int_arena_size"), py::arg("batch"), py::arg("dt"), py::arg("step_offset"))
+      .def_property_readonly(
+          "arena",
+          [](py::object self) {
+            Exec& e = self.cast<Exec&>();
+            return py::array_t<T>({e.arena_size()}, {sizeof(T)}, e.data(), self);
+          })
+      .def_property_readonly(
+          "int_arena",
+          [](py::object self) {
+            Exec& e = self.cast<Exec&>();
+            return py::array_t<int64_t>({e.int_arena_size()}, {sizeof(int64_t)}, e.int_data(),
+                                        self);
+          })
+      .def_property_readonly("batch", &Exec::batch)
+      .def_property_readonly("n_kernels", &Exec::n_kernels)
+      .def(
+          "add_kernel",
+          [](Exec& e, const std::string& kind, const py::dict& params) {
+            e.add_kernel(nengo_native::make_kernel<T>(kind, to_params(params), e.shape()));
+          },
+          py::arg("kind"), py::arg("params"))
+      .def(
+          "add_callback",
+          [](Exec& e, py::function fn) {
+            // Keep the callable alive in the C++ step list; it runs with the GIL held.
+            auto holder = std::make_shared<py::function>(std::move(fn));
+            e.add_callback([holder]() {
+              py::gil_scoped_acquire gil;
+              (*holder)();
+            });
+          },
+          py::arg("fn"))
+      .def(
+          "add_probe",
+          [](Exec& e, int64_t off, int64_t rows, int64_t cols, int64_t rstride, int64_t cstride,
+             int64_t bstride, double period) {
+            e.add_probe({{off, rows, cols, rstride, cstride, bstride}, period});
+          },
+          py::arg("off"), py::arg("rows"), py::arg("cols"), py::arg("rstride"),
+          py::arg("cstride"), py::arg("bstride"), py::arg("period"))
+      .def("samples_in", &Exec::samples_in, py::arg("probe"), py::arg("n_steps"))
+      .def(
+          "run",
+          [](Exec& e, int64_t n_steps, const std::vector<py::array_t<T>>& buffers) {
+            if (buffers.size() != e.n_probes())
+              throw py::value_error("expected one buffer per probe");
+            std::vector<T*> ptrs;
+            for (size_t i = 0; i < buffers.size(); ++i) {
+              const auto& buf = buffers[i];
+              if (!(buf.flags() & py::array::c_style) || !buf.writeable())
+                throw py::value_error("probe buffers must be writeable and C-contiguous");
+              if (buf.size() < e.samples_in(i, n_steps) * e.sample_size(i))
+                throw py::value_error("probe buffer too small for this run");
+              ptrs.push_back(const_cast<T*>(buf.data()));
+            }
+            py::gil_scoped_release release;
+            e.run(n_steps, ptrs);
+          },
+          py::arg("n_steps"), py::arg("buffers"))
+      .def_property_readonly("samples_written", &Exec::samples_written)
+      .def("reset_kernels", &Exec::reset_kernels);
+}
+
+}  // namespace
+
+void register_executors(py::module_& m) {
+  register_executor<double>(m, "Executor64");
+  register_executor<float>(m, "Executor32");
+  m.def("kernel_kinds", &nengo_native::kernel_kinds);
+}

@@ -1,0 +1,72 @@
+// Runs a Program: the ordered kernels, step after step, recording probes after each step.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "kernel.h"
+#include "refs.h"
+
+namespace nengo_native {
+
+// A probe samples a (rows x cols) view of the arena every `period` steps (nengo's rule:
+// a step n is sampled when fmod(n, period) < 1).
+struct ProbeSpec {
+  MatRef ref;
+  double period;
+};
+
+template <typename T>
+class Executor {
+ public:
+  Executor(int64_t arena_size, int64_t int_arena_size, int64_t batch, double dt,
+           int64_t step_offset);
+
+  T* data() { return data_.data(); }
+  int64_t* int_data() { return int_data_.data(); }
+  int64_t arena_size() const { return static_cast<int64_t>(data_.size()); }
+  int64_t int_arena_size() const { return static_cast<int64_t>(int_data_.size()); }
+  int64_t batch() const { return batch_; }
+  Shape shape() const;
+
+  void add_kernel(std::unique_ptr<Kernel<T>> kernel);
+  // A step that runs outside the core (the user's Python); it must not throw past the
+  // executor except to abort the run.
+  void add_callback(std::function<void()> callback);
+  void add_probe(const ProbeSpec& probe);
+  size_t n_kernels() const { return steps_.size(); }
+  size_t n_probes() const { return probes_.size(); }
+
+  // Samples the probe `i` would take over the next `n_steps` steps.
+  int64_t samples_in(size_t i, int64_t n_steps) const;
+  // Values in one sample of probe i: batch * rows * cols.
+  int64_t sample_size(size_t i) const;
+
+  // Run `n_steps` steps. `buffers[i]` receives probe i's samples, each of batch*rows*cols
+  // values (item-major), and must hold at least samples_in(i, n_steps) samples.
+  // `samples_written()` tells how far each buffer got, also after an exception.
+  void run(int64_t n_steps, const std::vector<T*>& buffers);
+  const std::vector<int64_t>& samples_written() const { return written_; }
+
+  void reset_kernels();
+
+ private:
+  struct Step {
+    std::unique_ptr<Kernel<T>> kernel;
+    std::function<void()> callback;
+  };
+  void record_probes(const std::vector<T*>& buffers);
+
+  std::vector<T> data_;
+  std::vector<int64_t> int_data_;
+  int64_t batch_;
+  double dt_;
+  int64_t step_offset_;
+  std::vector<Step> steps_;
+  std::vector<ProbeSpec> probes_;
+  std::vector<int64_t> written_;
+};
+
+}  // namespace nengo_native

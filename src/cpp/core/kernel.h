@@ -1,0 +1,83 @@
+// The kernel interface and the registry that maps a Program step's kind to its factory.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "params.h"
+
+namespace nengo_native {
+
+// What a kernel sees while it runs: the arena (float state and parameters), the integer
+// arena (step counter), and the run's constants.
+template <typename T>
+struct Context {
+  T* data;
+  int64_t* int_data;
+  int64_t batch;
+  double dt;
+};
+
+// What a factory needs to validate its parameters against, once, at construction.
+struct Shape {
+  int64_t arena_size;
+  int64_t int_arena_size;
+  int64_t batch;
+  double dt;
+};
+
+template <typename T>
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+  virtual void forward(const Context<T>& ctx) = 0;
+  // Restore internal state (not held in the arena) to its initial value.
+  virtual void reset() {}
+};
+
+template <typename T>
+using KernelFactory = std::function<std::unique_ptr<Kernel<T>>(const Params&, const Shape&)>;
+
+template <typename T>
+std::map<std::string, KernelFactory<T>>& kernel_registry() {
+  static std::map<std::string, KernelFactory<T>> registry;
+  return registry;
+}
+
+template <typename T>
+std::unique_ptr<Kernel<T>> make_kernel(const std::string& kind, const Params& params,
+                                       const Shape& shape) {
+  auto& reg = kernel_registry<T>();
+  auto it = reg.find(kind);
+  if (it == reg.end()) throw std::invalid_argument("unknown kernel kind '" + kind + "'");
+  return it->second(params, shape);
+}
+
+std::vector<std::string> kernel_kinds();
+
+// Registers a kernel class template `K<T>` (constructible from (Params, Shape)) for float and
+// double under `kind`. Used once per kernel at namespace scope in its source file.
+template <template <typename> class K>
+struct KernelRegistration {
+  explicit KernelRegistration(const std::string& kind) {
+    kernel_registry<float>()[kind] = [](const Params& p, const Shape& s) {
+      return std::unique_ptr<Kernel<float>>(std::make_unique<K<float>>(p, s));
+    };
+    kernel_registry<double>()[kind] = [](const Params& p, const Shape& s) {
+      return std::unique_ptr<Kernel<double>>(std::make_unique<K<double>>(p, s));
+    };
+  }
+};
+
+#define NENGO_NATIVE_CONCAT_(a, b) a##b
+#define NENGO_NATIVE_CONCAT(a, b) NENGO_NATIVE_CONCAT_(a, b)
+#define REGISTER_KERNEL(kind, K) \
+  static ::nengo_native::KernelRegistration<K> NENGO_NATIVE_CONCAT(kernel_registration_, __LINE__)(kind)
+
+// OpenMP pays off only for enough work; below this many scalar operations a group runs serially.
+constexpr int64_t kParallelThreshold = 1 << 15;
+
+}  // namespace nengo_native

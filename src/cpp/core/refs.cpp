@@ -1,0 +1,75 @@
+#include "refs.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace nengo_native {
+namespace {
+
+// Smallest and largest element reachable from `off` with the given extents and strides.
+void check_span(int64_t off, int64_t lo_extra, int64_t hi_extra, int64_t bstride, int64_t batch,
+                int64_t arena_size, const std::string& what) {
+  int64_t lo = off + lo_extra + std::min<int64_t>(0, bstride * (batch - 1));
+  int64_t hi = off + hi_extra + std::max<int64_t>(0, bstride * (batch - 1));
+  if (lo < 0 || hi >= arena_size)
+    throw std::out_of_range(what + " reaches elements [" + std::to_string(lo) + ", " +
+                            std::to_string(hi) + "] outside the arena of " +
+                            std::to_string(arena_size));
+}
+
+void extent(int64_t n, int64_t stride, int64_t& lo, int64_t& hi) {
+  if (n <= 0) return;
+  int64_t last = (n - 1) * stride;
+  lo += std::min<int64_t>(0, last);
+  hi += std::max<int64_t>(0, last);
+}
+
+}  // namespace
+
+std::vector<VecRef> read_vec_refs(const Params& p, const std::string& prefix, size_t count,
+                                  int64_t arena_size, int64_t batch) {
+  const auto& off = p.int_array(prefix + "_off", count);
+  const auto& n = p.int_array(prefix + "_n", count);
+  const auto& stride = p.int_array(prefix + "_stride", count);
+  const auto& bstride = p.int_array(prefix + "_bstride", count);
+  std::vector<VecRef> refs(count);
+  for (size_t i = 0; i < count; ++i) {
+    if (n[i] < 0) throw std::invalid_argument(prefix + ": negative size");
+    refs[i] = {off[i], n[i], stride[i], bstride[i]};
+    if (n[i] == 0) continue;
+    int64_t lo = 0, hi = 0;
+    extent(n[i], stride[i], lo, hi);
+    check_span(off[i], lo, hi, bstride[i], batch, arena_size, prefix);
+  }
+  return refs;
+}
+
+std::vector<MatRef> read_mat_refs(const Params& p, const std::string& prefix, size_t count,
+                                  int64_t arena_size, int64_t batch) {
+  const auto& off = p.int_array(prefix + "_off", count);
+  const auto& rows = p.int_array(prefix + "_rows", count);
+  const auto& cols = p.int_array(prefix + "_cols", count);
+  const auto& rstride = p.int_array(prefix + "_rstride", count);
+  const auto& cstride = p.int_array(prefix + "_cstride", count);
+  const auto& bstride = p.int_array(prefix + "_bstride", count);
+  std::vector<MatRef> refs(count);
+  for (size_t i = 0; i < count; ++i) {
+    if (rows[i] < 0 || cols[i] < 0) throw std::invalid_argument(prefix + ": negative size");
+    refs[i] = {off[i], rows[i], cols[i], rstride[i], cstride[i], bstride[i]};
+    if (rows[i] == 0 || cols[i] == 0) continue;
+    int64_t lo = 0, hi = 0;
+    extent(rows[i], rstride[i], lo, hi);
+    extent(cols[i], cstride[i], lo, hi);
+    check_span(off[i], lo, hi, bstride[i], batch, arena_size, prefix);
+  }
+  return refs;
+}
+
+void check_offsets(const std::vector<int64_t>& offsets, int64_t bstride, int64_t arena_size,
+                   int64_t batch, const std::string& what) {
+  if (offsets.empty()) return;
+  auto [lo, hi] = std::minmax_element(offsets.begin(), offsets.end());
+  check_span(0, *lo, *hi, bstride, batch, arena_size, what);
+}
+
+}  // namespace nengo_native

@@ -1,0 +1,31 @@
+// Strided references into the arena. Every signal a kernel touches is one of these;
+// `bstride` is the distance between minibatch items (0 for parameters shared by the batch).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "params.h"
+
+namespace nengo_native {
+
+struct VecRef {
+  int64_t off, n, stride, bstride;
+};
+
+struct MatRef {
+  int64_t off, rows, cols, rstride, cstride, bstride;
+};
+
+// Read the ragged fields `<prefix>_off`, `<prefix>_n`, ... of `count` items and check every
+// element each item can touch (over all `batch` items) lies inside an arena of `arena_size`.
+std::vector<VecRef> read_vec_refs(const Params& p, const std::string& prefix, size_t count,
+                                  int64_t arena_size, int64_t batch);
+std::vector<MatRef> read_mat_refs(const Params& p, const std::string& prefix, size_t count,
+                                  int64_t arena_size, int64_t batch);
+// Check a list of element offsets (relative to `base`) stays inside the arena.
+void check_offsets(const std::vector<int64_t>& offsets, int64_t bstride, int64_t arena_size,
+                   int64_t batch, const std::string& what);
+
+}  // namespace nengo_native

@@ -1,0 +1,109 @@
+#include "copy.h"
+
+#include <stdexcept>
+
+#include "../core/parallel.h"
+#include "../core/refs.h"
+
+namespace nengo_native {
+namespace {
+
+Segments read_segments(const Params& p, size_t n_items, bool with_src) {
+  Segments s;
+  s.seg_ptr = p.int_array("seg_ptr", n_items + 1);
+  if (s.seg_ptr.front() != 0) throw std::invalid_argument("seg_ptr must start at 0");
+  for (size_t i = 0; i < n_items; ++i)
+    if (s.seg_ptr[i + 1] < s.seg_ptr[i]) throw std::invalid_argument("seg_ptr must not decrease");
+  const size_t n_seg = static_cast<size_t>(s.seg_ptr.back());
+  s.dst = p.int_array("seg_dst", n_seg);
+  s.len = p.int_array("seg_len", n_seg);
+  if (with_src) s.src = p.int_array("seg_src", n_seg);
+  for (int64_t len : s.len)
+    if (len < 0) throw std::invalid_argument("negative segment length");
+  return s;
+}
+
+// Every element of every segment of item i, over the batch, must lie in the arena.
+void check_segments(const std::vector<int64_t>& start, const Segments& s,
+                    const std::vector<int64_t>& bstride, const Shape& shape,
+                    const std::string& what) {
+  for (size_t i = 0; i + 1 < s.seg_ptr.size(); ++i) {
+    std::vector<int64_t> ends;
+    for (int64_t k = s.seg_ptr[i]; k < s.seg_ptr[i + 1]; ++k) {
+      if (s.len[k] == 0) continue;
+      ends.push_back(start[k]);
+      ends.push_back(start[k] + s.len[k] - 1);
+    }
+    check_offsets(ends, bstride[i], shape.arena_size, shape.batch, what);
+  }
+}
+
+int64_t total_length(const Segments& s, int64_t batch) {
+  int64_t total = 0;
+  for (int64_t len : s.len) total += len;
+  return total * batch;
+}
+
+}  // namespace
+
+template <typename T>
+ResetKernel<T>::ResetKernel(const Params& p, const Shape& s) {
+  value_ = p.real_array("value");
+  const size_t n = value_.size();
+  seg_ = read_segments(p, n, false);
+  dst_bstride_ = p.int_array("dst_bstride", n);
+  chain_ptr_ = read_chain_ptr(p, n);
+  check_segments(seg_.dst, seg_, dst_bstride_, s, "reset destination");
+  work_ = total_length(seg_, s.batch);
+}
+
+template <typename T>
+void ResetKernel<T>::forward(const Context<T>& ctx) {
+  for_each_chain(chain_ptr_, work_, [&](int64_t i) {
+    const T value = static_cast<T>(value_[i]);
+    for (int64_t b = 0; b < ctx.batch; ++b) {
+      T* base = ctx.data + b * dst_bstride_[i];
+      for (int64_t k = seg_.seg_ptr[i]; k < seg_.seg_ptr[i + 1]; ++k) {
+        T* dst = base + seg_.dst[k];
+        for (int64_t j = 0; j < seg_.len[k]; ++j) dst[j] = value;
+      }
+    }
+  });
+}
+
+template <typename T>
+CopyKernel<T>::CopyKernel(const Params& p, const Shape& s) {
+  src_bstride_ = p.int_array("src_bstride");
+  const size_t n = src_bstride_.size();
+  dst_bstride_ = p.int_array("dst_bstride", n);
+  seg_ = read_segments(p, n, true);
+  chain_ptr_ = read_chain_ptr(p, n);
+  inc_ = p.integer("inc") != 0;
+  check_segments(seg_.src, seg_, src_bstride_, s, "copy source");
+  check_segments(seg_.dst, seg_, dst_bstride_, s, "copy destination");
+  work_ = total_length(seg_, s.batch);
+}
+
+template <typename T>
+void CopyKernel<T>::forward(const Context<T>& ctx) {
+  for_each_chain(chain_ptr_, work_, [&](int64_t i) {
+    for (int64_t b = 0; b < ctx.batch; ++b) {
+      const T* src_base = ctx.data + b * src_bstride_[i];
+      T* dst_base = ctx.data + b * dst_bstride_[i];
+      for (int64_t k = seg_.seg_ptr[i]; k < seg_.seg_ptr[i + 1]; ++k) {
+        const T* src = src_base + seg_.src[k];
+        T* dst = dst_base + seg_.dst[k];
+        const int64_t len = seg_.len[k];
+        if (inc_)
+          for (int64_t j = 0; j < len; ++j) dst[j] += src[j];
+        else
+          for (int64_t j = 0; j < len; ++j) dst[j] = src[j];
+      }
+    }
+  });
+}
+
+REGISTER_KERNEL("reset", ResetKernel);
+REGISTER_KERNEL("copy", CopyKernel);
+
+}  // namespace nengo_native

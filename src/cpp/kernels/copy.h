@@ -1,0 +1,43 @@
+// Reset (dst = value) and Copy (dst = src, dst += src, with index arrays), as runs of
+// contiguous segments so that slices and index arrays share one representation.
+#pragma once
+
+#include <vector>
+
+#include "../core/kernel.h"
+
+namespace nengo_native {
+
+// Segments of all items, flattened: item i owns segments [seg_ptr[i], seg_ptr[i+1]).
+struct Segments {
+  std::vector<int64_t> seg_ptr, dst, len;
+  std::vector<int64_t> src;  // empty for Reset
+};
+
+template <typename T>
+class ResetKernel : public Kernel<T> {
+ public:
+  ResetKernel(const Params& p, const Shape& s);
+  void forward(const Context<T>& ctx) override;
+
+ private:
+  Segments seg_;
+  std::vector<int64_t> dst_bstride_, chain_ptr_;
+  std::vector<double> value_;
+  int64_t work_;
+};
+
+template <typename T>
+class CopyKernel : public Kernel<T> {
+ public:
+  CopyKernel(const Params& p, const Shape& s);
+  void forward(const Context<T>& ctx) override;
+
+ private:
+  Segments seg_;
+  std::vector<int64_t> src_bstride_, dst_bstride_, chain_ptr_;
+  bool inc_;
+  int64_t work_;
+};
+
+}  // namespace nengo_native

@@ -1,0 +1,43 @@
+#include "elementwise.h"
+
+#include <stdexcept>
+
+#include "../core/parallel.h"
+
+namespace nengo_native {
+
+template <typename T>
+ElementwiseIncKernel<T>::ElementwiseIncKernel(const Params& p, const Shape& s) {
+  const size_t n = p.int_array("Y_off").size();
+  y_ = read_mat_refs(p, "Y", n, s.arena_size, s.batch);
+  a_ = read_mat_refs(p, "A", n, s.arena_size, s.batch);
+  x_ = read_mat_refs(p, "X", n, s.arena_size, s.batch);
+  chain_ptr_ = read_chain_ptr(p, n);
+  for (size_t i = 0; i < n; ++i) {
+    // A and X are already broadcast to Y's shape (zero strides on broadcast axes).
+    if (a_[i].rows != y_[i].rows || a_[i].cols != y_[i].cols || x_[i].rows != y_[i].rows ||
+        x_[i].cols != y_[i].cols)
+      throw std::invalid_argument("elementwise_inc: A and X must be broadcast to Y's shape");
+    work_ += y_[i].rows * y_[i].cols * s.batch;
+  }
+}
+
+template <typename T>
+void ElementwiseIncKernel<T>::forward(const Context<T>& ctx) {
+  for_each_chain(chain_ptr_, work_, [&](int64_t i) {
+    const MatRef &a = a_[i], &x = x_[i], &y = y_[i];
+    for (int64_t b = 0; b < ctx.batch; ++b) {
+      const T* pa = ctx.data + a.off + b * a.bstride;
+      const T* px = ctx.data + x.off + b * x.bstride;
+      T* py = ctx.data + y.off + b * y.bstride;
+      for (int64_t r = 0; r < y.rows; ++r)
+        for (int64_t c = 0; c < y.cols; ++c)
+          py[r * y.rstride + c * y.cstride] +=
+              pa[r * a.rstride + c * a.cstride] * px[r * x.rstride + c * x.cstride];
+    }
+  });
+}
+
+REGISTER_KERNEL("elementwise_inc", ElementwiseIncKernel);
+
+}  // namespace nengo_native

@@ -1,0 +1,18 @@
+// TimeUpdate: the step counter and the simulated time.
+#pragma once
+
+#include "../core/kernel.h"
+
+namespace nengo_native {
+
+template <typename T>
+class TimeUpdateKernel : public Kernel<T> {
+ public:
+  TimeUpdateKernel(const Params& p, const Shape& s);
+  void forward(const Context<T>& ctx) override;
+
+ private:
+  int64_t step_off_, time_off_;
+};
+
+}  // namespace nengo_native

@@ -1,0 +1,9 @@
+"""nengo_native: a Nengo simulator backend with an ahead-of-time compiled C++ core.
+
+Use `nengo_native.Simulator` wherever you would use `nengo.Simulator`.
+"""
+
+from .simulator import Simulator
+
+__version__ = "0.1.0"
+__all__ = ["Simulator"]

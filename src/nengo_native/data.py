@@ -1,0 +1,69 @@
+"""Probe data and built parameters, as nengo's ``sim.data`` presents them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from nengo.probe import Probe
+
+
+class ProbeRecord:
+    """Samples of one probe, kept as chunks and joined on access."""
+
+    def __init__(self, batched: bool):
+        self.batched = batched
+        self.chunks: list[np.ndarray] = []  # each (samples, batch, *shape)
+        self._joined = None
+
+    def append(self, chunk: np.ndarray) -> None:
+        if len(chunk):
+            self.chunks.append(chunk)
+            self._joined = None
+
+    def clear(self) -> None:
+        self.chunks.clear()
+        self._joined = None
+
+    def __len__(self):
+        return sum(len(c) for c in self.chunks)
+
+    def array(self, sample_shape, dtype) -> np.ndarray:
+        if self._joined is None:
+            if self.chunks:
+                data = np.concatenate(self.chunks, axis=0)
+            else:
+                data = np.zeros((0, 1) + tuple(sample_shape), dtype=dtype)
+            # nengo's layout for one item, (batch, samples, ...) for a minibatch
+            data = np.moveaxis(data, 1, 0) if self.batched else data[:, 0]
+            data = np.ascontiguousarray(data)
+            data.setflags(write=False)
+            self._joined = data
+        return self._joined
+
+
+class SimulationData(Mapping):
+    """``sim.data``: probe arrays for probes, built parameters for everything else."""
+
+    def __init__(self, params: dict, records: dict, probe_shapes: dict, dtype):
+        self.raw = params
+        self._records = records
+        self._shapes = probe_shapes
+        self._dtype = dtype
+
+    def __getitem__(self, key):
+        if isinstance(key, Probe) and key in self._records:
+            return self._records[key].array(self._shapes[key], self._dtype)
+        return self.raw[key]
+
+    def __iter__(self):
+        return iter(self.raw)
+
+    def __len__(self):
+        return len(self.raw)
+
+    def __repr__(self):
+        return f"SimulationData({list(self.raw)!r})"
+
+    def reset(self):
+        """Kept for nengo compatibility; data is joined lazily and never stale."""

@@ -1,0 +1,93 @@
+"""The planner: nengo operators and signals in, a `Program` of plain arrays out.
+
+It never runs a step. It lays signals out in one arena, groups independent
+operators of the same kind into one kernel call each, and sends every operator it
+has no kernel for to the fallback (its own nengo ``make_step``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+from nengo.builder.operator import SimPyFunc
+from nengo.builder.probe import SimProbe
+from nengo.builder.signal import SignalDict
+
+# Importing the lowering modules registers them.
+from . import lower_copy, lower_dot, lower_neurons, lower_processes  # noqa: F401
+from .layout import Layout
+from .lowering import lowering_for, written_signals
+from .program import CallbackStep, KernelStep, ProbePlan, Program
+from .schedule import chain_order, levels
+
+__all__ = ["plan", "Program", "KernelStep", "CallbackStep"]
+
+_CALLBACK = object()  # group key of an operator run through its own make_step
+
+
+def collect_bases(model, step_order):
+    """Initialize every signal as nengo would and return the bases in layout order."""
+    signals = SignalDict()
+    for op in model.operators:
+        op.init_signals(signals)
+    order = {}
+    for op in step_order:
+        for sig in op.all_signals:
+            order.setdefault(sig.base, None)
+    for sig in signals:
+        order.setdefault(sig.base, None)
+    return list(order)
+
+
+def plan(model, step_order, dg, batch: int = 1, dtype=np.float64) -> Program:
+    """Turn a built (and optionally optimized) nengo model into a `Program`.
+
+    Parameters
+    ----------
+    model : nengo.builder.Model
+        The built model.
+    step_order : list of Operator
+        nengo's topological order of the operators (fixes the order in which
+        operators draw from the simulator's random generator).
+    dg : dict
+        nengo's operator dependency graph (operator -> dependents).
+    batch : int
+        Minibatch size.
+    dtype : numpy.dtype
+        Float type of the arena.
+    """
+    written = {sig.base for op in step_order for sig in written_signals(op)}
+    layout = Layout(collect_bases(model, step_order), written, batch, dtype)
+    program = Program(layout)
+
+    level = levels(dg, step_order)
+    position = {op: i for i, op in enumerate(step_order)}
+    groups = defaultdict(list)  # (level, group key) -> ops, in step order
+    for op in step_order:
+        if isinstance(op, SimProbe):
+            continue  # probes are sampled by the executor after every step
+        lowering = lowering_for(op)
+        key = None if lowering is None else lowering.group_key(op, layout)
+        if key is None:
+            groups[(level[op], (_CALLBACK, op))].append(op)
+        else:
+            groups[(level[op], key)].append(op)
+
+    ordered = sorted(groups.items(), key=lambda kv: (kv[0][0], position[kv[1][0]]))
+    for (_, key), ops in ordered:
+        if isinstance(key, tuple) and key[0] is _CALLBACK:
+            (op,) = ops
+            program.steps.append(CallbackStep(op, fallback=not isinstance(op, SimPyFunc)))
+            continue
+        lowering = lowering_for(ops[0])
+        ops, chain_ptr = chain_order(ops)
+        params = lowering.lower(ops, layout)
+        params["chain_ptr"] = chain_ptr
+        program.steps.append(KernelStep(lowering.kernel_kind(key), params, ops))
+
+    for probe in model.probes:
+        sig = model.sig[probe]["in"]
+        period = 1.0 if probe.sample_every is None else probe.sample_every / model.dt
+        program.probes.append(ProbePlan(probe, layout.mat_ref(sig), period, sig.shape))
+    return program

@@ -1,0 +1,1 @@
+"""SimNeurons as native kernels, one kernel per neuron type."""

@@ -1,0 +1,1 @@
+"""SimProcess as native kernels (linear filters)."""

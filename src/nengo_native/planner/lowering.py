@@ -1,0 +1,58 @@
+"""The registry that maps nengo operator types to native kernels."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+import numpy as np
+from nengo.builder.operator import Operator
+
+from .layout import Layout
+
+_lowerings: dict[type, Lowering] = {}
+
+
+class Lowering:
+    """How one operator type becomes a native kernel call.
+
+    Subclasses set ``kind`` (the C++ kernel's registered name) and implement
+    ``lower``; ``group_key`` decides which operators may share one kernel call
+    (``None`` sends the operator to the fallback).
+    """
+
+    kind: str = ""
+
+    def group_key(self, op: Operator, layout: Layout) -> Hashable | None:
+        return self.kind
+
+    def kernel_kind(self, key: Hashable) -> str:
+        return self.kind
+
+    def lower(self, ops: list[Operator], layout: Layout) -> dict[str, np.ndarray]:
+        """Parameters of one kernel call running ``ops`` (already in chain order)."""
+        raise NotImplementedError
+
+    def consume_rng(self, op: Operator, rng: np.random.RandomState) -> None:
+        """Draw from the simulator's generator exactly as ``op.make_step`` would, so
+        that operators after this one get the seeds they get in nengo."""
+
+
+def register(*op_types: type):
+    """Class decorator registering a `Lowering` for exactly these operator types."""
+
+    def decorator(cls):
+        instance = cls()
+        for op_type in op_types:
+            _lowerings[op_type] = instance
+        return cls
+
+    return decorator
+
+
+def lowering_for(op: Operator) -> Lowering | None:
+    # Exact type: a subclass may change semantics, so it falls back unless registered.
+    return _lowerings.get(type(op))
+
+
+def written_signals(op: Operator):
+    return list(op.sets) + list(op.incs) + list(op.updates)
