@@ -5,8 +5,8 @@ Every neuron type nengo 4.1 ships is lowered to a kernel named ``neurons_<name>`
 ``step`` so that results match ``nengo.Simulator`` to rounding (spike trains exactly).
 
 StochasticSpiking and PoissonSpiking draw from the `numpy.random.RandomState` that
-nengo's builder stores in ``op.state_extra["rng"]``. Its MT19937 state is copied into the
-kernel here, at planning time; from then on the C++ kernel owns the stream and the
+nengo's builder stores in ``op.state_extra["rng"]``. Its MT19937 state is copied into
+the kernel here, at planning time; from then on the C++ kernel owns the stream and the
 RandomState left in the nengo model is not advanced by running the simulator. As in
 nengo, which never reseeds it, ``Simulator.reset`` does not rewind the stream.
 """
@@ -63,7 +63,9 @@ class NeuronModel:
 # Exact types only: a subclass may override `step`, so it runs through nengo.
 MODELS: dict[type, NeuronModel] = {
     LIF: NeuronModel(
-        "lif", ("voltage", "refractory_time"), ("tau_rc", "tau_ref", "min_voltage", "amplitude")
+        "lif",
+        ("voltage", "refractory_time"),
+        ("tau_rc", "tau_ref", "min_voltage", "amplitude"),
     ),
     LIFRate: NeuronModel("lif_rate", (), ("tau_rc", "tau_ref", "amplitude")),
     AdaptiveLIF: NeuronModel(
@@ -72,10 +74,14 @@ MODELS: dict[type, NeuronModel] = {
         ("tau_rc", "tau_ref", "min_voltage", "amplitude", "tau_n", "inc_n"),
     ),
     AdaptiveLIFRate: NeuronModel(
-        "adaptive_lif_rate", ("adaptation",), ("tau_rc", "tau_ref", "amplitude", "tau_n", "inc_n")
+        "adaptive_lif_rate",
+        ("adaptation",),
+        ("tau_rc", "tau_ref", "amplitude", "tau_n", "inc_n"),
     ),
     RectifiedLinear: NeuronModel("rectified_linear", (), ("amplitude",)),
-    SpikingRectifiedLinear: NeuronModel("spiking_rectified_linear", ("voltage",), ("amplitude",)),
+    SpikingRectifiedLinear: NeuronModel(
+        "spiking_rectified_linear", ("voltage",), ("amplitude",)
+    ),
     Sigmoid: NeuronModel("sigmoid", (), ("tau_ref",)),
     Tanh: NeuronModel("tanh", (), ("tau_ref",)),
     Izhikevich: NeuronModel(
@@ -119,7 +125,7 @@ def _disjoint(layout: Layout, reads, writes) -> bool:
 
 
 def _params_ok(neurons, names) -> bool:
-    # nengo's NumberParam holds scalars; anything else (a user's monkeypatching) falls back.
+    # nengo's NumberParam holds scalars; anything else (monkeypatched) falls back.
     try:
         return all(np.ndim(getattr(neurons, n)) == 0 for n in names)
     except AttributeError:
@@ -155,12 +161,15 @@ class SimNeuronsLowering(Lowering):
         return f"neurons_{key[1]}"
 
     def lower(self, ops: list[Operator], layout: Layout) -> dict[str, np.ndarray]:
-        """Kernel parameters: J, output and state vec refs, per-item constants, and for
-        random types each op's generator state (copied now: the kernel owns it from here).
+        """Kernel parameters: J, output and state vec refs, per-item constants, and
+        for random types each op's generator state (copied now: from here on the
+        kernel owns the stream).
         """
         model = neuron_model(ops[0])
         params = ref_fields("J", [layout.vec_ref(op.J) for op in ops], VEC_FIELDS)
-        params.update(ref_fields("output", [layout.vec_ref(op.output) for op in ops], VEC_FIELDS))
+        params.update(
+            ref_fields("output", [layout.vec_ref(op.output) for op in ops], VEC_FIELDS)
+        )
         for name in model.states:
             refs = [layout.vec_ref(op.state[name]) for op in ops]
             params.update(ref_fields(name, refs, VEC_FIELDS))
@@ -170,5 +179,7 @@ class SimNeuronsLowering(Lowering):
             states = [_mt19937_state(op.state_extra["rng"]) for op in ops]
             params["rng_key"] = np.concatenate([key for key, _ in states])
             params["rng_pos"] = np.array([pos for _, pos in states], dtype=np.int64)
-            params["negative"] = np.array([int(bool(op.neurons.negative)) for op in ops])
+            params["negative"] = np.array(
+                [int(bool(op.neurons.negative)) for op in ops]
+            )
         return params
