@@ -1,5 +1,6 @@
 #include "neurons.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <utility>
@@ -227,9 +228,9 @@ struct Izhikevich {
 };
 
 template <typename M, typename T, size_t... I>
-void step_neuron(const M& m, T j, T& out, const std::array<T*, sizeof...(I)>& s,
-                 const std::array<int64_t, sizeof...(I)>& stride, int64_t e,
-                 std::index_sequence<I...>) {
+void step_neuron(const M& m, T j, T& out, [[maybe_unused]] const std::array<T*, sizeof...(I)>& s,
+                 [[maybe_unused]] const std::array<int64_t, sizeof...(I)>& stride,
+                 [[maybe_unused]] int64_t e, std::index_sequence<I...>) {
   m(j, out, s[I][e * stride[I]]...);
 }
 
