@@ -1,0 +1,418 @@
+#include "neurons.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <utility>
+
+#include "../core/parallel.h"
+
+// Exactness against numpy needs every multiply and add rounded on its own: never let the
+// compiler fuse them into FMAs (it would under -march=native with GCC's default contraction).
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+namespace nengo_native {
+namespace {
+
+// numpy's maximum(a, b): NaN in either operand propagates; ties keep the first.
+template <typename T>
+T np_maximum(T a, T b) {
+  return (a >= b || std::isnan(a)) ? a : b;
+}
+
+// numpy's umath.clip(x, lo, hi) (what nengo's LIF uses): NaN in x propagates.
+template <typename T>
+T np_clip(T x, T lo, T hi) {
+  if (std::isnan(x)) return x;
+  x = x > lo ? x : lo;
+  return x < hi ? x : hi;
+}
+
+template <typename T>
+T np_sign(T x) {
+  if (std::isnan(x)) return x;
+  return x > 0 ? T(1) : (x < 0 ? T(-1) : T(0));
+}
+
+// The models. Each holds one item's constants, converted once the way numpy converts a
+// Python float meeting an array of the arena's type: a Python-level product such as
+// `amplitude / dt` is formed in double and then rounded to T. `step` updates one neuron.
+// Parameter and state names match the Python lowering's.
+
+template <typename T>
+struct LifCore {
+  T dt, tau_rc, tau_ref, min_voltage, spike;
+  LifCore(double dt_, double tau_rc_, double tau_ref_, double min_voltage_, double amplitude)
+      : dt(T(dt_)),
+        tau_rc(T(tau_rc_)),
+        tau_ref(T(tau_ref_)),
+        min_voltage(T(min_voltage_)),
+        spike(T(amplitude / dt_)) {}
+
+  void step(T j, T& out, T& v, T& rt) const {
+    rt = rt - dt;
+    const T delta_t = np_clip(dt - rt, T(0), dt);
+    v = v - (j - v) * std::expm1(-delta_t / tau_rc);
+    const bool spiked = v > T(1);
+    out = spiked ? spike : T(0);
+    T t_spike = 0;
+    if (spiked) t_spike = dt + tau_rc * std::log1p(-(v - T(1)) / (j - T(1)));
+    if (v < min_voltage) v = min_voltage;
+    if (spiked) {
+      v = T(0);
+      rt = tau_ref + t_spike;
+    }
+  }
+};
+
+template <typename T>
+struct LifRateCore {
+  T tau_rc, tau_ref, amplitude;
+  LifRateCore(double tau_rc_, double tau_ref_, double amplitude_)
+      : tau_rc(T(tau_rc_)), tau_ref(T(tau_ref_)), amplitude(T(amplitude_)) {}
+
+  // j <= 1 (and NaN) gives 0 without reaching log1p, as in nengo.
+  void step(T j, T& out) const {
+    const T jm = j - T(1);
+    out = T(0);
+    if (jm > T(0)) out = amplitude / (tau_ref + tau_rc * std::log1p(T(1) / jm));
+  }
+};
+
+// nengo's adaptation update, n += (dt / tau_n) * (inc_n * output - n).
+template <typename T>
+struct Adaptation {
+  T rate, inc_n;
+  Adaptation(double dt, double tau_n, double inc_n_) : rate(T(dt / tau_n)), inc_n(T(inc_n_)) {}
+  void step(T out, T& n) const { n = n + rate * (inc_n * out - n); }
+};
+
+template <typename T>
+struct Lif {
+  static constexpr std::array<const char*, 2> kStateNames{{"voltage", "refractory_time"}};
+  static constexpr std::array<const char*, 4> kParamNames{
+      {"tau_rc", "tau_ref", "min_voltage", "amplitude"}};
+  LifCore<T> core;
+  Lif(const std::array<double, 4>& p, double dt) : core(dt, p[0], p[1], p[2], p[3]) {}
+  void operator()(T j, T& out, T& v, T& rt) const { core.step(j, out, v, rt); }
+};
+
+template <typename T>
+struct LifRate {
+  static constexpr std::array<const char*, 0> kStateNames{};
+  static constexpr std::array<const char*, 3> kParamNames{{"tau_rc", "tau_ref", "amplitude"}};
+  LifRateCore<T> core;
+  LifRate(const std::array<double, 3>& p, double) : core(p[0], p[1], p[2]) {}
+  void operator()(T j, T& out) const { core.step(j, out); }
+};
+
+template <typename T>
+struct AdaptiveLif {
+  static constexpr std::array<const char*, 3> kStateNames{
+      {"voltage", "refractory_time", "adaptation"}};
+  static constexpr std::array<const char*, 6> kParamNames{
+      {"tau_rc", "tau_ref", "min_voltage", "amplitude", "tau_n", "inc_n"}};
+  LifCore<T> core;
+  Adaptation<T> adapt;
+  AdaptiveLif(const std::array<double, 6>& p, double dt)
+      : core(dt, p[0], p[1], p[2], p[3]), adapt(dt, p[4], p[5]) {}
+  void operator()(T j, T& out, T& v, T& rt, T& n) const {
+    core.step(j - n, out, v, rt);
+    adapt.step(out, n);
+  }
+};
+
+template <typename T>
+struct AdaptiveLifRate {
+  static constexpr std::array<const char*, 1> kStateNames{{"adaptation"}};
+  static constexpr std::array<const char*, 5> kParamNames{
+      {"tau_rc", "tau_ref", "amplitude", "tau_n", "inc_n"}};
+  LifRateCore<T> core;
+  Adaptation<T> adapt;
+  AdaptiveLifRate(const std::array<double, 5>& p, double dt)
+      : core(p[0], p[1], p[2]), adapt(dt, p[3], p[4]) {}
+  void operator()(T j, T& out, T& n) const {
+    core.step(j - n, out);
+    adapt.step(out, n);
+  }
+};
+
+template <typename T>
+struct RectifiedLinear {
+  static constexpr std::array<const char*, 0> kStateNames{};
+  static constexpr std::array<const char*, 1> kParamNames{{"amplitude"}};
+  T amplitude;
+  RectifiedLinear(const std::array<double, 1>& p, double) : amplitude(T(p[0])) {}
+  void operator()(T j, T& out) const { out = amplitude * np_maximum(T(0), j); }
+};
+
+// Integrate-and-fire with whole spikes: also RegularSpiking, which integrates its input
+// rate unrectified (nengo's `voltage += dt * J` versus `voltage += max(J, 0) * dt`).
+template <typename T>
+struct SpikingRectifiedLinear {
+  static constexpr std::array<const char*, 1> kStateNames{{"voltage"}};
+  static constexpr std::array<const char*, 1> kParamNames{{"amplitude"}};
+  T dt, spike;
+  SpikingRectifiedLinear(const std::array<double, 1>& p, double dt_)
+      : dt(T(dt_)), spike(T(p[0] / dt_)) {}
+  void operator()(T j, T& out, T& v) const {
+    v = v + np_maximum(j, T(0)) * dt;
+    const T n_spikes = std::floor(v);
+    out = spike * n_spikes;
+    v = v - n_spikes;
+  }
+};
+
+template <typename T>
+struct RegularSpiking {
+  static constexpr std::array<const char*, 1> kStateNames{{"voltage"}};
+  static constexpr std::array<const char*, 1> kParamNames{{"amplitude"}};
+  T dt, spike;
+  RegularSpiking(const std::array<double, 1>& p, double dt_) : dt(T(dt_)), spike(T(p[0] / dt_)) {}
+  void operator()(T j, T& out, T& v) const {
+    v = v + dt * j;
+    const T n_spikes = std::floor(v);
+    out = spike * n_spikes;
+    v = v - n_spikes;
+  }
+};
+
+template <typename T>
+struct Sigmoid {
+  static constexpr std::array<const char*, 0> kStateNames{};
+  static constexpr std::array<const char*, 1> kParamNames{{"tau_ref"}};
+  T max_rate;
+  Sigmoid(const std::array<double, 1>& p, double) : max_rate(T(1.0 / p[0])) {}
+  void operator()(T j, T& out) const { out = max_rate / (T(1) + std::exp(-j)); }
+};
+
+// numpy computes float64 tanh with its own SIMD polynomial on some CPUs, which can differ
+// from libm's by an ulp; rates still agree far inside 1e-12.
+template <typename T>
+struct Tanh {
+  static constexpr std::array<const char*, 0> kStateNames{};
+  static constexpr std::array<const char*, 1> kParamNames{{"tau_ref"}};
+  T max_rate;
+  Tanh(const std::array<double, 1>& p, double) : max_rate(T(1.0 / p[0])) {}
+  void operator()(T j, T& out) const { out = max_rate * std::tanh(j); }
+};
+
+template <typename T>
+struct Izhikevich {
+  static constexpr std::array<const char*, 2> kStateNames{{"voltage", "recovery"}};
+  static constexpr std::array<const char*, 4> kParamNames{
+      {"tau_recovery", "coupling", "reset_voltage", "reset_recovery"}};
+  T dt, spike, tau_recovery, coupling, reset_voltage, reset_recovery;
+  Izhikevich(const std::array<double, 4>& p, double dt_)
+      : dt(T(dt_)),
+        spike(T(1.0 / dt_)),
+        tau_recovery(T(p[0])),
+        coupling(T(p[1])),
+        reset_voltage(T(p[2])),
+        reset_recovery(T(p[3])) {}
+  void operator()(T j_in, T& out, T& v, T& u) const {
+    const T j = np_maximum(T(-30), j_in);
+    const T dv = (T(0.04) * (v * v) + T(5) * v + T(140) - u + j) * T(1000);
+    v = v + dv * dt;
+    out = v >= T(30) ? spike : T(0);
+    const bool spiked = out > T(0);
+    if (spiked) v = reset_voltage;
+    const T du = (tau_recovery * (coupling * v - u)) * T(1000);
+    u = u + du * dt;
+    if (spiked) u = u + reset_recovery;
+  }
+};
+
+template <typename M, typename T, size_t... I>
+void step_neuron(const M& m, T j, T& out, [[maybe_unused]] const std::array<T*, sizeof...(I)>& s,
+                 [[maybe_unused]] const std::array<int64_t, sizeof...(I)>& stride,
+                 [[maybe_unused]] int64_t e, std::index_sequence<I...>) {
+  m(j, out, s[I][e * stride[I]]...);
+}
+
+// Work is cut into blocks of this many neurons so that one big ensemble still spreads over
+// threads; each neuron's arithmetic does not depend on the block it falls in.
+constexpr int64_t kBlockNeurons = 2048;
+
+}  // namespace
+
+template <typename T, template <typename> class Model>
+PointNeuronKernel<T, Model>::PointNeuronKernel(const Params& p, const Shape& s) {
+  const size_t n = p.int_array("J_off").size();
+  j_ = read_vec_refs(p, "J", n, s.arena_size, s.batch);
+  out_ = read_vec_refs(p, "output", n, s.arena_size, s.batch);
+  for (size_t k = 0; k < kStates; ++k)
+    state_[k] = read_vec_refs(p, Model<T>::kStateNames[k], n, s.arena_size, s.batch);
+  constexpr size_t kParams = Model<T>::kParamNames.size();
+  std::array<const std::vector<double>*, kParams> columns{};
+  for (size_t k = 0; k < kParams; ++k) columns[k] = &p.real_array(Model<T>::kParamNames[k], n);
+  read_chain_ptr(p, n);  // validated for the Program's sake; elementwise work needs no chains
+  model_.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t size = out_[i].n;
+    if (j_[i].n != size)
+      throw std::invalid_argument("neurons: J and output sizes differ");
+    for (size_t k = 0; k < kStates; ++k)
+      if (state_[k][i].n != size)
+        throw std::invalid_argument(std::string("neurons: state '") +
+                                    Model<T>::kStateNames[k] + "' size differs from output");
+    std::array<double, kParams> values{};
+    for (size_t k = 0; k < kParams; ++k) values[k] = (*columns[k])[i];
+    model_.emplace_back(values, s.dt);
+    for (int64_t b = 0; b < size; b += kBlockNeurons)
+      blocks_.push_back({static_cast<int64_t>(i), b, std::min(size, b + kBlockNeurons)});
+    work_ += size * s.batch;
+  }
+}
+
+template <typename T, template <typename> class Model>
+void PointNeuronKernel<T, Model>::forward(const Context<T>& ctx) {
+  const int64_t batch = ctx.batch;
+  const int64_t units = static_cast<int64_t>(blocks_.size()) * batch;
+#pragma omp parallel for schedule(static) if (work_ >= kParallelThreshold && units > 1)
+  for (int64_t w = 0; w < units; ++w) {
+    const NeuronBlock& blk = blocks_[w / batch];
+    const int64_t b = w % batch;
+    const size_t i = static_cast<size_t>(blk.item);
+    const VecRef &j = j_[i], &o = out_[i];
+    const T* pj = ctx.data + j.off + b * j.bstride;
+    T* po = ctx.data + o.off + b * o.bstride;
+    std::array<T*, kStates> ps{};
+    std::array<int64_t, kStates> st{};
+    for (size_t k = 0; k < kStates; ++k) {
+      const VecRef& r = state_[k][i];
+      ps[k] = ctx.data + r.off + b * r.bstride;
+      st[k] = r.stride;
+    }
+    const Model<T>& m = model_[i];
+    for (int64_t e = blk.begin; e < blk.end; ++e)
+      step_neuron(m, pj[e * j.stride], po[e * o.stride], ps, st, e,
+                  std::make_index_sequence<kStates>{});
+  }
+}
+
+template <typename T>
+RandomSpikingKernel<T>::RandomSpikingKernel(const Params& p, const Shape& s, bool poisson)
+    : poisson_(poisson) {
+  const size_t n = p.int_array("J_off").size();
+  j_ = read_vec_refs(p, "J", n, s.arena_size, s.batch);
+  out_ = read_vec_refs(p, "output", n, s.arena_size, s.batch);
+  amplitude_ = p.real_array("amplitude", n);
+  negative_ = p.int_array("negative", n);
+  read_chain_ptr(p, n);
+  const auto& key = p.int_array("rng_key", n * MT19937::kN);
+  const auto& pos = p.int_array("rng_pos", n);
+  for (size_t i = 0; i < n; ++i) {
+    if (j_[i].n != out_[i].n) throw std::invalid_argument("neurons: J and output sizes differ");
+    rng_.emplace_back(key.data() + i * MT19937::kN, pos[i]);
+    work_ += out_[i].n * s.batch;
+  }
+}
+
+template <typename T>
+std::string RandomSpikingKernel<T>::run_item(const Context<T>& ctx, size_t i) {
+  const VecRef &j = j_[i], &o = out_[i];
+  const bool negative = negative_[i] != 0;
+  const T dt = T(ctx.dt);
+  // Python-level `amplitude / dt`: a double that numpy rounds to T when it meets T values.
+  const double spike = amplitude_[i] / ctx.dt;
+  MT19937& rng = rng_[i];
+  // Batch items draw one after another from the one stream (batch 1 is nengo's case).
+  for (int64_t b = 0; b < ctx.batch; ++b) {
+    const T* pj = ctx.data + j.off + b * j.bstride;
+    T* po = ctx.data + o.off + b * o.bstride;
+    if (poisson_) {
+      // numpy validates the whole lam array before the first draw.
+      const double lam_max = poisson_lam_max();
+      for (int64_t e = 0; e < o.n; ++e) {
+        const T x = pj[e * j.stride];
+        const double lam = static_cast<double>((negative ? std::fabs(x) : x) * dt);
+        if (!(lam >= 0)) return "lam < 0 or lam contains NaNs";
+        if (lam > lam_max) return "lam value too large";
+      }
+      // amplitude/dt times the int64 counts is a float64 array in numpy, multiplied in
+      // double by sign(J) before being stored as T.
+      for (int64_t e = 0; e < o.n; ++e) {
+        const T x = pj[e * j.stride];
+        const double lam = static_cast<double>((negative ? std::fabs(x) : x) * dt);
+        double value = spike * static_cast<double>(poisson(rng, lam));
+        if (negative) value = value * static_cast<double>(np_sign(x));
+        po[e * o.stride] = static_cast<T>(value);
+      }
+    } else {
+      const T tspike = T(spike);
+      for (int64_t e = 0; e < o.n; ++e) {
+        const T x = pj[e * j.stride];
+        T n_spikes;
+        const T frac = std::modf(dt * (negative ? std::fabs(x) : x), &n_spikes);
+        // numpy compares the float64 draw with frac promoted to float64.
+        n_spikes = n_spikes + T(rng.next_double() < static_cast<double>(frac) ? 1 : 0);
+        T value = tspike * n_spikes;
+        if (negative) value = value * np_sign(x);
+        po[e * o.stride] = value;
+      }
+    }
+  }
+  return {};
+}
+
+template <typename T>
+void RandomSpikingKernel<T>::forward(const Context<T>& ctx) {
+  // Every item has its own generator, so items may run on any thread; errors are collected
+  // and the first (in item order) is raised, never thrown across the OpenMP region.
+  const int64_t n = static_cast<int64_t>(rng_.size());
+  std::vector<std::string> errors(static_cast<size_t>(n));
+#pragma omp parallel for schedule(dynamic, 1) if (work_ >= kParallelThreshold && n > 1)
+  for (int64_t i = 0; i < n; ++i) errors[i] = run_item(ctx, static_cast<size_t>(i));
+  for (const auto& e : errors)
+    if (!e.empty()) throw std::domain_error(e);
+}
+
+template <typename T>
+using LifKernel = PointNeuronKernel<T, Lif>;
+template <typename T>
+using LifRateKernel = PointNeuronKernel<T, LifRate>;
+template <typename T>
+using AdaptiveLifKernel = PointNeuronKernel<T, AdaptiveLif>;
+template <typename T>
+using AdaptiveLifRateKernel = PointNeuronKernel<T, AdaptiveLifRate>;
+template <typename T>
+using RectifiedLinearKernel = PointNeuronKernel<T, RectifiedLinear>;
+template <typename T>
+using SpikingRectifiedLinearKernel = PointNeuronKernel<T, SpikingRectifiedLinear>;
+template <typename T>
+using SigmoidKernel = PointNeuronKernel<T, Sigmoid>;
+template <typename T>
+using TanhKernel = PointNeuronKernel<T, Tanh>;
+template <typename T>
+using IzhikevichKernel = PointNeuronKernel<T, Izhikevich>;
+template <typename T>
+using RegularSpikingKernel = PointNeuronKernel<T, RegularSpiking>;
+
+template <typename T>
+struct StochasticSpikingKernel : RandomSpikingKernel<T> {
+  StochasticSpikingKernel(const Params& p, const Shape& s) : RandomSpikingKernel<T>(p, s, false) {}
+};
+template <typename T>
+struct PoissonSpikingKernel : RandomSpikingKernel<T> {
+  PoissonSpikingKernel(const Params& p, const Shape& s) : RandomSpikingKernel<T>(p, s, true) {}
+};
+
+REGISTER_KERNEL("neurons_lif", LifKernel);
+REGISTER_KERNEL("neurons_lif_rate", LifRateKernel);
+REGISTER_KERNEL("neurons_adaptive_lif", AdaptiveLifKernel);
+REGISTER_KERNEL("neurons_adaptive_lif_rate", AdaptiveLifRateKernel);
+REGISTER_KERNEL("neurons_rectified_linear", RectifiedLinearKernel);
+REGISTER_KERNEL("neurons_spiking_rectified_linear", SpikingRectifiedLinearKernel);
+REGISTER_KERNEL("neurons_sigmoid", SigmoidKernel);
+REGISTER_KERNEL("neurons_tanh", TanhKernel);
+REGISTER_KERNEL("neurons_izhikevich", IzhikevichKernel);
+REGISTER_KERNEL("neurons_regular_spiking", RegularSpikingKernel);
+REGISTER_KERNEL("neurons_stochastic_spiking", StochasticSpikingKernel);
+REGISTER_KERNEL("neurons_poisson_spiking", PoissonSpikingKernel);
+
+}  // namespace nengo_native

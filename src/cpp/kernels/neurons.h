@@ -1,0 +1,63 @@
+// SimNeurons: one kernel per nengo neuron type. Every kernel replays nengo's numpy arithmetic
+// operation by operation (same order, same rounding, same special cases) so that rates match
+// nengo to rounding and spike trains match exactly.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "../core/kernel.h"
+#include "../core/refs.h"
+#include "random.h"
+
+namespace nengo_native {
+
+// A contiguous run of neurons of one item: the unit of static parallel work.
+struct NeuronBlock {
+  int64_t item, begin, end;
+};
+
+// Neuron types whose step is a pure per-neuron update (`Model<T>` holds one item's constants
+// and updates one neuron). Each neuron is computed by exactly one thread with the same
+// arithmetic, so any split of the work gives the same numbers.
+template <typename T, template <typename> class Model>
+class PointNeuronKernel : public Kernel<T> {
+ public:
+  PointNeuronKernel(const Params& p, const Shape& s);
+  void forward(const Context<T>& ctx) override;
+
+ private:
+  static constexpr size_t kStates = Model<T>::kStateNames.size();
+  std::vector<VecRef> j_, out_;
+  std::array<std::vector<VecRef>, kStates> state_;
+  std::vector<Model<T>> model_;
+  std::vector<NeuronBlock> blocks_;
+  int64_t work_ = 0;
+};
+
+// StochasticSpiking and PoissonSpiking: spikes drawn from the op's own numpy RandomState.
+//
+// The generator state is copied from `rng.get_state()` when the model is planned; from then
+// on this kernel owns the stream and the RandomState left in the nengo model is no longer
+// advanced. Like nengo (which never reseeds that RandomState), reset() does not rewind it.
+template <typename T>
+class RandomSpikingKernel : public Kernel<T> {
+ public:
+  RandomSpikingKernel(const Params& p, const Shape& s, bool poisson);
+  void forward(const Context<T>& ctx) override;
+
+ private:
+  // Returns an error message, empty on success.
+  std::string run_item(const Context<T>& ctx, size_t i);
+
+  bool poisson_;
+  std::vector<VecRef> j_, out_;
+  std::vector<double> amplitude_;
+  std::vector<int64_t> negative_;
+  std::vector<MT19937> rng_;
+  int64_t work_ = 0;
+};
+
+}  // namespace nengo_native
