@@ -56,6 +56,7 @@ class Runtime:
     def reset_memory(self) -> None:
         self.arena[:] = self.initial_arena
         self.int_arena[:] = self.initial_int_arena
+        self.program.layout.sync_ints(self.signals, self.int_arena, to_core=False)
         self.executor.reset_kernels()
 
     def run(self, n_steps: int) -> tuple[list[np.ndarray], BaseException | None]:
@@ -67,9 +68,11 @@ class Runtime:
             n = self.executor.samples_in(i, n_steps)
             buffers.append(np.empty((n, layout.batch) + probe.shape, dtype=layout.dtype))
         error = None
+        layout.sync_ints(self.signals, self.int_arena, to_core=True)
         try:
             self.executor.run(n_steps, buffers)
         except BaseException as e:  # noqa: B036 - KeyboardInterrupt keeps what was probed
             error = e
+        layout.sync_ints(self.signals, self.int_arena, to_core=False)
         written = self.executor.samples_written
         return [buf[:k] for buf, k in zip(buffers, written)], error

@@ -89,7 +89,7 @@ class Layout:
         nengo's own ``make_step`` closures (fallback operators, Python functions) read
         and write the simulator's memory through it.
         """
-        signals = NativeSignalDict(self.dtype)
+        signals = NativeSignalDict()
         for base, off in self.offset.items():
             if base in self.sparse:
                 csr = self.sparse[base]
@@ -101,10 +101,20 @@ class Layout:
                 value = arena[off : off + base.size].reshape(base.shape)
                 value.flags.writeable = not base.readonly
             dict.__setitem__(signals, base, value)
-        for base, off in self.int_offset.items():
-            value = int_arena[off : off + base.size].reshape(base.shape)
-            dict.__setitem__(signals, base, value)
+        for base in self.int_offset:
+            # The core counts in int64; nengo shows integer signals in their own dtype,
+            # so they live in their own arrays, synchronized around each run.
+            dict.__setitem__(signals, base, np.array(base.initial_value, dtype=base.dtype))
         return signals
+
+    def sync_ints(self, signals: SignalDict, int_arena: np.ndarray, to_core: bool) -> None:
+        """Copy integer signals between their nengo arrays and the core's arena."""
+        for base, off in self.int_offset.items():
+            value = dict.__getitem__(signals, base)
+            if to_core:
+                int_arena[off : off + base.size] = value.ravel()
+            else:
+                value[...] = int_arena[off : off + base.size].reshape(base.shape)
 
     # -- references for kernels -----------------------------------------------------
 
@@ -166,10 +176,6 @@ def ref_fields(prefix: str, refs, fields) -> dict[str, np.ndarray]:
 
 class NativeSignalDict(SignalDict):
     """nengo's `SignalDict`, with views computed in the arena's element size."""
-
-    def __init__(self, dtype):
-        super().__init__()
-        self._itemsize = np.dtype(dtype).itemsize
 
     def __getitem__(self, key):
         try:
