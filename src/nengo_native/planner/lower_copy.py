@@ -95,12 +95,12 @@ class CopyLowering(Lowering):
     def group_key(self, op, layout):
         if not (layout.is_dense_float(op.src) and layout.is_dense_float(op.dst)):
             return None
-        if op.src.base is op.dst.base:
-            return None  # overlapping copies need numpy's buffering semantics
         try:
-            dst, _ = copy_offsets(op, layout)
+            dst, src = copy_offsets(op, layout)
         except (IndexError, ValueError):
             return None  # let nengo raise its own error at make_step
+        if op.src.base is op.dst.base and np.intersect1d(dst, src).size:
+            return None  # overlapping copies need numpy's buffering semantics
         if not op.inc and np.unique(dst).size < dst.size:
             return None  # nengo refuses repeated indices without inc
         return (self.kind, op.inc)
