@@ -72,8 +72,13 @@ SPIKING = {
     "PoissonSpiking(LIFRate)",
 }
 
-# rate neurons whose output grows without bound with their input current
-UNBOUNDED_RATES = {"RectifiedLinear", "StochasticSpiking(RectifiedLinear)"}
+# neurons whose output grows without bound with their input current (the spiking
+# rectified-linear types emit several spikes in one step when driven hard)
+UNBOUNDED_RATES = {
+    "RectifiedLinear",
+    "SpikingRectifiedLinear",
+    "StochasticSpiking(RectifiedLinear)",
+}
 
 SYNAPSES = {
     "None": lambda: None,
