@@ -9,7 +9,12 @@ import textwrap
 import nengo
 import numpy as np
 import pytest
-from nengo.exceptions import BuildError, SimulationError, SimulatorClosed, ValidationError
+from nengo.exceptions import (
+    BuildError,
+    SimulationError,
+    SimulatorClosed,
+    ValidationError,
+)
 
 import nengo_native
 
@@ -138,7 +143,9 @@ def test_node_exception_propagates_and_simulator_stays_usable():
             with pytest.raises(RuntimeError, match="user node failed"):
                 s.run_steps(10)
             assert len(s.data[net.probe]) == 4  # samples of the completed steps
-            np.testing.assert_allclose(s.data[net.probe].ravel(), [0.001, 0.002, 0.003, 0.004])
+            np.testing.assert_allclose(
+                s.data[net.probe].ravel(), [0.001, 0.002, 0.003, 0.004]
+            )
             s.run_steps(3)  # usable after the error
             results.append((s.n_steps, np.array(s.data[net.probe])))
     (ref_steps, ref_data), (steps, data) = results
@@ -204,7 +211,9 @@ def test_node_with_input_bad_return_value():
 # -- things that can't be built --------------------------------------------------------
 
 
-@pytest.mark.parametrize("network", ["a string", 5, object()], ids=["str", "int", "obj"])
+@pytest.mark.parametrize(
+    "network", ["a string", 5, object()], ids=["str", "int", "obj"]
+)
 def test_unbuildable_network(network):
     with pytest.raises((BuildError, ValidationError), match="Cannot build"):
         nengo_native.Simulator(network, progress_bar=False)

@@ -200,8 +200,14 @@ def network_specs(draw):
             )
             objs.append(("node", kind, size, vals))
         elif kind == "noise":
-            objs.append(("node", draw(st.sampled_from(["whitenoise", "whitesignal"])),
-                         size, None))
+            objs.append(
+                (
+                    "node",
+                    draw(st.sampled_from(["whitenoise", "whitesignal"])),
+                    size,
+                    None,
+                )
+            )
         else:  # nodes with input
             objs.append(("node", kind, size, None))
     order = draw(st.permutations(range(len(objs))))
@@ -280,21 +286,44 @@ def network_specs(draw):
         if backward and synapse == "None":
             synapse = "Lowpass(0.005)"  # no algebraic loops
         conns.append(
-            (pre, pre_where, pre_slice, post, post_where, post_slice,
-             func, transform, scalar, tseed, synapse)
+            (
+                pre,
+                pre_where,
+                pre_slice,
+                post,
+                post_where,
+                post_slice,
+                func,
+                transform,
+                scalar,
+                tseed,
+                synapse,
+            )
         )
 
     probes = []
     sample_every = st.sampled_from([None, None, 0.002, 0.005, 0.0015])
     for i, obj in enumerate(objs):
         if obj[0] == "ens":
-            probes.append((i, "decoded", draw(st.sampled_from(sorted(SYNAPSES))),
-                           draw(sample_every)))
+            probes.append(
+                (
+                    i,
+                    "decoded",
+                    draw(st.sampled_from(sorted(SYNAPSES))),
+                    draw(sample_every),
+                )
+            )
             if obj[1] != "Direct" and draw(st.booleans()):
                 probes.append((i, "neurons", "None", draw(sample_every)))
         elif draw(st.booleans()):
-            probes.append((i, "decoded", draw(st.sampled_from(["None", "Lowpass(0.005)"])),
-                           draw(sample_every)))
+            probes.append(
+                (
+                    i,
+                    "decoded",
+                    draw(st.sampled_from(["None", "Lowpass(0.005)"])),
+                    draw(sample_every),
+                )
+            )
 
     return {
         "objs": objs,
@@ -366,8 +395,19 @@ def build_network(spec):
             node.label = f"node{k}_{kind}"
             objs.append(node)
 
-        for (pre, pre_where, pre_slice, post, post_where, post_slice,
-             func, transform, scalar, tseed, synapse) in spec["conns"]:
+        for (
+            pre,
+            pre_where,
+            pre_slice,
+            post,
+            post_where,
+            post_slice,
+            func,
+            transform,
+            scalar,
+            tseed,
+            synapse,
+        ) in spec["conns"]:
             pre_obj = objs[pre].neurons if pre_where == "neurons" else objs[pre]
             post_obj = objs[post].neurons if post_where == "neurons" else objs[post]
             pre_d = pre_obj.size_out
@@ -395,7 +435,9 @@ def build_network(spec):
         for i, where, synapse, sample_every in spec["probes"]:
             target = objs[i].neurons if where == "neurons" else objs[i]
             probes.append(
-                nengo.Probe(target, synapse=SYNAPSES[synapse](), sample_every=sample_every)
+                nengo.Probe(
+                    target, synapse=SYNAPSES[synapse](), sample_every=sample_every
+                )
             )
     return net, probes, spiking
 
@@ -436,7 +478,11 @@ def assert_same(ref, sim, probes):
 def test_random_networks_match_nengo(spec):
     net, probes, _ = build_network(spec)
     ref, sim = run_both(
-        net, probes, seed=spec["seed"] + 1, optimize=spec["optimize"], steps=spec["steps"]
+        net,
+        probes,
+        seed=spec["seed"] + 1,
+        optimize=spec["optimize"],
+        steps=spec["steps"],
     )
     assert_same(ref, sim, probes)
 
@@ -452,12 +498,45 @@ def test_each_neuron_type_matches_nengo(ntype, optimize):
             ("ens", "LIF", 30, 1, 1.0, None),
         ],
         "conns": [
-            (0, "decoded", "full", 1, "decoded", "full", "none", "none", 1.0, 0,
-             "None"),
-            (1, "decoded", "full", 1, "decoded", "reverse", "square", "scalar", 0.5, 0,
-             "Lowpass(0.02)"),
-            (1, "decoded", "full", 2, "decoded", "full", "prod", "none", 1.0, 0,
-             "Alpha(0.01)"),
+            (
+                0,
+                "decoded",
+                "full",
+                1,
+                "decoded",
+                "full",
+                "none",
+                "none",
+                1.0,
+                0,
+                "None",
+            ),
+            (
+                1,
+                "decoded",
+                "full",
+                1,
+                "decoded",
+                "reverse",
+                "square",
+                "scalar",
+                0.5,
+                0,
+                "Lowpass(0.02)",
+            ),
+            (
+                1,
+                "decoded",
+                "full",
+                2,
+                "decoded",
+                "full",
+                "prod",
+                "none",
+                1.0,
+                0,
+                "Alpha(0.01)",
+            ),
         ],
         "probes": [
             (1, "decoded", "None", None),
@@ -470,8 +549,19 @@ def test_each_neuron_type_matches_nengo(ntype, optimize):
     }
     if ntype != "Direct":
         spec["conns"].append(
-            (1, "neurons", "full", 2, "neurons", "full", "none", "dense", 1.0, 7,
-             "Lowpass(0.005)")
+            (
+                1,
+                "neurons",
+                "full",
+                2,
+                "neurons",
+                "full",
+                "none",
+                "dense",
+                1.0,
+                7,
+                "Lowpass(0.005)",
+            )
         )
         spec["probes"].append((1, "neurons", "None", None))
     net, probes, _ = build_network(spec)

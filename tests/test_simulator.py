@@ -56,7 +56,9 @@ def make_net(noise: bool = False):
 def assert_probes_equal(ref, sim, probes, atol=ATOL):
     for name, p in probes.items():
         assert sim.data[p].shape == ref.data[p].shape, name
-        np.testing.assert_allclose(sim.data[p], ref.data[p], rtol=0, atol=atol, err_msg=name)
+        np.testing.assert_allclose(
+            sim.data[p], ref.data[p], rtol=0, atol=atol, err_msg=name
+        )
 
 
 def test_run_run_steps_step_match_nengo():
@@ -164,7 +166,9 @@ def test_trange_matches_nengo(sample_every):
     with nengo_native.Simulator(net, progress_bar=False) as sim:
         sim.run(0.05)
     expected = ref.trange(sample_every=sample_every)
-    np.testing.assert_allclose(sim.trange(sample_every=sample_every), expected, atol=1e-12)
+    np.testing.assert_allclose(
+        sim.trange(sample_every=sample_every), expected, atol=1e-12
+    )
     if sample_every is None:
         assert len(sim.trange()) == len(sim.data[net.p["a"]]) == 50
         assert sim.trange()[0] == pytest.approx(sim.dt)
@@ -187,7 +191,14 @@ def test_built_parameters_equal_nengo():
     with nengo_native.Simulator(net, progress_bar=False) as sim:
         pass
     for ens in (net.a, net.b):
-        for attr in ("encoders", "gain", "bias", "max_rates", "intercepts", "eval_points"):
+        for attr in (
+            "encoders",
+            "gain",
+            "bias",
+            "max_rates",
+            "intercepts",
+            "eval_points",
+        ):
             np.testing.assert_array_equal(
                 getattr(sim.data[ens], attr), getattr(ref.data[ens], attr), err_msg=attr
             )
@@ -350,9 +361,11 @@ def test_float32_runs_close_to_float64(dtype):
     with nengo_native.Simulator(net, dtype=dtype, progress_bar=False) as s32:
         s32.run(0.1)
         assert s32.dtype == np.float32
-        v = s32.signals[s32.model.sig[a.neurons]["out"]] if "out" in s32.model.sig[
-            a.neurons
-        ] else None
+        v = (
+            s32.signals[s32.model.sig[a.neurons]["out"]]
+            if "out" in s32.model.sig[a.neurons]
+            else None
+        )
         if v is not None:
             assert v.dtype == np.float32
     for p in (pa, pb):

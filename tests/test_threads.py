@@ -14,7 +14,6 @@ import sys
 import textwrap
 
 import numpy as np
-import pytest
 
 _SCRIPT = textwrap.dedent(
     """
