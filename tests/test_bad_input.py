@@ -153,12 +153,6 @@ def test_node_exception_propagates_and_simulator_stays_usable():
     np.testing.assert_allclose(data, ref_data, rtol=0, atol=1e-12)
 
 
-@pytest.mark.xfail(
-    reason="after a node raises in step k, nengo_native.Simulator.n_steps and .time "
-    "count the failed step (k, k*dt) while only k-1 probe samples exist; "
-    "nengo reports k-1",
-    strict=False,
-)
 def test_node_exception_n_steps_counts_completed_steps():
     net = _fail_net()
     with nengo_native.Simulator(net, progress_bar=False) as s:

@@ -59,9 +59,10 @@ class Runtime:
         self.program.layout.sync_ints(self.signals, self.int_arena, to_core=False)
         self.executor.reset_kernels()
 
-    def run(self, n_steps: int) -> tuple[list[np.ndarray], BaseException | None]:
-        """Run ``n_steps``; return each probe's new samples and the error that
-        stopped the run early, if any (samples up to the error are kept)."""
+    def run(self, n_steps: int) -> tuple[list[np.ndarray], int, BaseException | None]:
+        """Run ``n_steps``; return each probe's new samples, the number of steps
+        that finished and the error that stopped the run early, if any (samples up
+        to the error are kept)."""
         layout = self.program.layout
         buffers = []
         for i, probe in enumerate(self.program.probes):
@@ -75,4 +76,5 @@ class Runtime:
             error = e
         layout.sync_ints(self.signals, self.int_arena, to_core=False)
         written = self.executor.samples_written
-        return [buf[:k] for buf, k in zip(buffers, written)], error
+        samples = [buf[:k] for buf, k in zip(buffers, written)]
+        return samples, self.executor.steps_completed, error

@@ -350,13 +350,18 @@ class Simulator:
     def _run_chunk(self, n: int) -> None:
         old_err = np.seterr(invalid="raise", divide="ignore")
         try:
-            samples, error = self._runtime.run(n)
+            samples, completed, error = self._runtime.run(n)
         finally:
             np.seterr(**old_err)
         for plan_probe, chunk in zip(self._program.probes, samples):
             self._records[plan_probe.probe].append(chunk)
-        self._read_clock()
-        if error is not None:
+        if error is None:
+            self._read_clock()
+        else:
+            # Like nengo, the clock shows the last step that finished, although the
+            # failed step's time update already ran.
+            self._n_steps += completed
+            self._time = self._n_steps * self.dt
             raise error
 
     def trange(self, dt: float | None = None, sample_every: float | None = None):

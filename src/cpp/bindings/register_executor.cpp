@@ -101,6 +101,7 @@ void register_executor(py::module_& m, const char* name) {
           },
           py::arg("n_steps"), py::arg("buffers"))
       .def_property_readonly("samples_written", &Exec::samples_written)
+      .def_property_readonly("steps_completed", &Exec::steps_completed)
       .def("reset_kernels", &Exec::reset_kernels);
 }
 

@@ -91,6 +91,7 @@ void Executor<T>::run(int64_t n_steps, const std::vector<T*>& buffers) {
     throw std::invalid_argument("expected " + std::to_string(probes_.size()) +
                                 " probe buffers, got " + std::to_string(buffers.size()));
   written_.assign(probes_.size(), 0);
+  completed_ = 0;
   const Context<T> ctx{data_.data(), int_data_.data(), batch_, dt_};
   for (int64_t n = 0; n < n_steps; ++n) {
     for (auto& step : steps_) {
@@ -100,6 +101,7 @@ void Executor<T>::run(int64_t n_steps, const std::vector<T*>& buffers) {
         step.callback();
     }
     record_probes(buffers);
+    ++completed_;
   }
 }
 

@@ -49,6 +49,8 @@ class Executor {
   // `samples_written()` tells how far each buffer got, also after an exception.
   void run(int64_t n_steps, const std::vector<T*>& buffers);
   const std::vector<int64_t>& samples_written() const { return written_; }
+  // Steps of the last run that finished (a step interrupted by an exception does not).
+  int64_t steps_completed() const { return completed_; }
 
   void reset_kernels();
 
@@ -67,6 +69,7 @@ class Executor {
   std::vector<Step> steps_;
   std::vector<ProbeSpec> probes_;
   std::vector<int64_t> written_;
+  int64_t completed_ = 0;
 };
 
 }  // namespace nengo_native
