@@ -94,9 +94,8 @@ class Layout:
             if base in self.sparse:
                 csr = self.sparse[base]
                 data = arena[off : off + csr.nnz]
-                value = scipy.sparse.csr_matrix(
-                    (data, csr.indices, csr.indptr), shape=csr.shape, copy=False
-                )
+                value = csr.copy()
+                value.data = data  # scipy's constructor copies; the core needs a view
             else:
                 value = arena[off : off + base.size].reshape(base.shape)
                 value.flags.writeable = not base.readonly
