@@ -91,7 +91,8 @@ def _independent_elements(op: SimProcess, layout: Layout) -> bool:
     the same result when input and output touch disjoint memory or exactly the same
     elements in the same order; the state must not overlap either of them.
     """
-    inp, out, X = (layout.elem_offsets(s).ravel() for s in (op.input, op.output, op.state["X"]))
+    sigs = (op.input, op.output, op.state["X"])
+    inp, out, X = (layout.elem_offsets(s).ravel() for s in sigs)
     same_in_out = op.input.base is op.output.base
     if same_in_out and not np.array_equal(inp, out) and np.intersect1d(inp, out).size:
         return False
