@@ -122,7 +122,12 @@ class SimProcessLowering(Lowering):
 
     def group_key(self, op: SimProcess, layout: Layout) -> Hashable | None:
         dt = getattr(layout, "dt", None)
-        if dt is None or filter_step(op, dt) is None:
+        step = None if dt is None else filter_step(op, dt)
+        if step is None:
+            return None
+        if type(step) is LinearFilter.General and op.mode == "inc" and op.output.ndim > 0:
+            # nengo's General step returns shape (1, n) here, which `output += ...`
+            # refuses; the fallback raises nengo's own error.
             return None
         if filter_refs(op, layout) is None or not _independent_elements(op, layout):
             return None
