@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
 import nengo
+import numpy as np
 import pytest
 from nengo.builder import Model
 from nengo.builder.processes import SimProcess
@@ -138,7 +138,8 @@ def test_modes_on_a_hand_built_model(mode, synapse):
         out = Signal(np.full(4, 0.25), name="out")
         state = synapse.make_state((4,), (4,), model.dt, y0=0.5)
         X = Signal(state["X"], name="X")
-        model.add_op(SimProcess(synapse, u[::2], out, model.time, mode=mode, state={"X": X}))
+        op = SimProcess(synapse, u[::2], out, model.time, mode=mode, state={"X": X})
+        model.add_op(op)
         return model, (out, X)
 
     general_inc = mode == "inc" and synapse is SYNAPSES["passthrough"]

@@ -125,7 +125,8 @@ class SimProcessLowering(Lowering):
         step = None if dt is None else filter_step(op, dt)
         if step is None:
             return None
-        if type(step) is LinearFilter.General and op.mode == "inc" and op.output.ndim > 0:
+        general = type(step) is LinearFilter.General
+        if general and op.mode == "inc" and op.output.ndim > 0:
             # nengo's General step returns shape (1, n) here, which `output += ...`
             # refuses; the fallback raises nengo's own error.
             return None
