@@ -1,5 +1,5 @@
-// DotInc family: Y += A @ X with A dense (strided view). Over a minibatch with a shared A
-// the product is one matrix-matrix multiply.
+// DotInc family: Y += A @ X with A dense (strided view), CSR or block-sparse rows (BSR).
+// Over a minibatch with a shared dense A the product is one matrix-matrix multiply.
 #pragma once
 
 #include <vector>
@@ -20,6 +20,30 @@ class DotIncKernel : public Kernel<T> {
   std::vector<VecRef> x_, y_;
   std::vector<int64_t> chain_ptr_;
   int64_t work_ = 0;
+};
+
+// A block-sparse matrix: nbrow block rows of R x C blocks; block k's element (r, c) is at
+// off + k * kstride + r * rstride + c * cstride (+ b * bstride for batch item b). CSR is the
+// 1 x 1 block case with the nonzeros as blocks.
+struct BsrRef {
+  int64_t off, bstride, R, C, kstride, rstride, cstride, nbrow;
+  int64_t indptr_start, indices_start;
+};
+
+template <typename T>
+class BsrDotIncKernel : public Kernel<T> {
+ public:
+  BsrDotIncKernel(const Params& p, const Shape& s);
+  void forward(const Context<T>& ctx) override;
+
+ private:
+  void run_item(const Context<T>& ctx, int64_t i, bool parallel_rows) const;
+
+  std::vector<BsrRef> a_;
+  std::vector<int64_t> indptr_, indices_;
+  std::vector<VecRef> x_, y_;
+  std::vector<int64_t> chain_ptr_, item_work_;
+  int64_t work_ = 0, max_item_work_ = 0;
 };
 
 }  // namespace nengo_native

@@ -59,6 +59,7 @@ def plan(model, step_order, dg, batch: int = 1, dtype=np.float64) -> Program:
     """
     written = {sig.base for op in step_order for sig in written_signals(op)}
     layout = Layout(collect_bases(model, step_order), written, batch, dtype)
+    layout.dt = float(model.dt)  # lowerings that discretize (linear filters) need it
     program = Program(layout)
 
     level = levels(dg, step_order)

@@ -1,9 +1,9 @@
-"""DotInc and ElementwiseInc as native kernels."""
+"""DotInc (dense, scalar, sparse, block-sparse) and ElementwiseInc as native kernels."""
 
 from __future__ import annotations
 
 import numpy as np
-from nengo.builder.operator import DotInc, ElementwiseInc
+from nengo.builder.operator import BsrDotInc, DotInc, ElementwiseInc, SparseDotInc
 
 from .layout import MAT_FIELDS, VEC_FIELDS, Layout, ref_fields
 from .lowering import Lowering, register
@@ -63,21 +63,150 @@ def dot_refs(op: DotInc, layout: Layout):
     return a, x, y
 
 
+def scalar_dot_refs(op: DotInc, layout: Layout):
+    """Elementwise (Y, A, X) mat refs for a DotInc where A or X is 0-d, else None.
+
+    ``np.dot`` with a 0-d operand is a plain product, so ``Y += A * X`` on the
+    elementwise kernel does the same arithmetic; nengo's ``reshape_dot`` has already
+    checked that the product has Y's size.
+    """
+    y = layout.vec_ref(op.Y)
+    a, x = layout.vec_ref(op.A), layout.vec_ref(op.X)
+    if y is None or a is None or x is None:
+        return None
+    n = y[1]
+    refs = []
+    for ref, sig in ((a, op.A), (x, op.X)):
+        if sig.ndim == 0 or ref[1] == 1:
+            refs.append((ref[0], 1, n, 0, 0, ref[3]))  # broadcast one value
+        elif ref[1] == n:
+            refs.append((ref[0], 1, n, 0, ref[2], ref[3]))
+        else:
+            return None
+    return (y[0], 1, n, 0, y[2], y[3]), refs[0], refs[1]
+
+
 @register(DotInc)
 class DotIncLowering(Lowering):
     kind = "dot_inc"
+    scalar_key = ("dot_inc", "scalar")
 
     def group_key(self, op, layout):
         sigs = (op.A, op.X, op.Y)
         if not all(layout.is_dense_float(s) for s in sigs):
             return None
         if op.A.ndim == 0 or op.X.ndim == 0:
-            return None  # a scalar product: nengo's reshape rules, left to the fallback
+            return self.scalar_key if scalar_dot_refs(op, layout) is not None else None
         return self.kind if dot_refs(op, layout) is not None else None
 
+    def kernel_kind(self, key):
+        return "elementwise_inc" if key == self.scalar_key else self.kind
+
     def lower(self, ops, layout):
+        if ops[0].A.ndim == 0 or ops[0].X.ndim == 0:
+            refs = [scalar_dot_refs(op, layout) for op in ops]
+            params = {}
+            for i, name in enumerate(("Y", "A", "X")):
+                params.update(ref_fields(name, [r[i] for r in refs], MAT_FIELDS))
+            return params
         refs = [dot_refs(op, layout) for op in ops]
         params = ref_fields("A", [r[0] for r in refs], MAT_FIELDS)
         params.update(ref_fields("X", [r[1] for r in refs], VEC_FIELDS))
         params.update(ref_fields("Y", [r[2] for r in refs], VEC_FIELDS))
+        return params
+
+
+# -- sparse products -----------------------------------------------------------------
+
+BSR_FIELDS = ("off", "bstride", "R", "C", "kstride", "rstride", "cstride", "nbrow")
+
+
+def sparse_product_fits(op: DotInc, n_rows: int, n_cols: int) -> bool:
+    """Whether ``Y[...] += A.dot(X)`` (reshaped if ``op.reshape``) works in numpy for
+    an ``n_rows x n_cols`` sparse A, with the product landing element for element."""
+    X, Y = op.X, op.Y
+    if X.ndim not in (1, 2) or Y.ndim not in (1, 2) or X.shape[0] != n_cols:
+        return False
+    product = (n_rows,) if X.ndim == 1 else (n_rows, X.shape[1])
+    if int(np.prod(product)) != Y.size:
+        return False
+    if op.reshape:
+        return True
+    try:
+        return np.broadcast_shapes(product, Y.shape) == Y.shape
+    except ValueError:
+        return False
+
+
+def bsr_structure(op: DotInc, layout: Layout):
+    """(A block fields, indptr, indices) of a SparseDotInc (as 1x1 blocks) or a
+    BsrDotInc, or None when the operator's signals do not fit the kernel."""
+    if isinstance(op, BsrDotInc):
+        A = op.A
+        if not layout.is_dense_float(A) or A.ndim != 3 or A.shape[0] == 0:
+            return None
+        indptr = np.asarray(op.indptr, dtype=np.int64)
+        indices = np.asarray(op.indices, dtype=np.int64)
+        k, R, C = A.shape
+        if R == 0 or C == 0 or indices.size != k or indptr.size < 1 or indptr[-1] != k:
+            return None
+        if indices.min() < 0:
+            return None
+        n_rows, n_cols = (indptr.size - 1) * R, (int(indices.max()) + 1) * C
+        ks, rs, cs = A.elemstrides
+        fields = (layout.start(A), layout.bstride(A), R, C, ks, rs, cs, indptr.size - 1)
+    else:
+        A = op.A
+        if not (layout.is_float(A) and A.base in layout.sparse) or A.is_view:
+            return None
+        csr = layout.sparse[A.base]
+        indptr = csr.indptr.astype(np.int64)
+        indices = csr.indices.astype(np.int64)
+        n_rows, n_cols = csr.shape
+        bstride = csr.nnz if layout.batched[A.base] else 0
+        fields = (layout.offset[A.base], bstride, 1, 1, 1, 0, 0, n_rows)
+    if np.any(np.diff(indptr) < 0) or indptr[0] != 0:
+        return None
+    if not sparse_product_fits(op, n_rows, n_cols):
+        return None
+    return fields, indptr, indices
+
+
+def starts(arrays: list[np.ndarray]) -> np.ndarray:
+    """Where each array begins in their concatenation."""
+    return np.cumsum([0] + [a.size for a in arrays])[:-1].astype(np.int64)
+
+
+@register(SparseDotInc, BsrDotInc)
+class SparseDotIncLowering(Lowering):
+    """Y += A @ X for CSR (SparseDotInc) and block-sparse (BsrDotInc) A.
+
+    Both become block-sparse rows (CSR has 1x1 blocks). Each output row is summed
+    from zero in stored order, as scipy's ``csr_matvec``/``bsr_matvec`` do, then added
+    to Y, as numpy's ``Y[...] += product`` does.
+    """
+
+    kind = "bsr_dot_inc"
+
+    def group_key(self, op, layout):
+        if not (layout.is_dense_float(op.X) and layout.is_dense_float(op.Y)):
+            return None
+        if layout.vec_ref(op.X) is None or layout.vec_ref(op.Y) is None:
+            return None
+        return self.kind if bsr_structure(op, layout) is not None else None
+
+    def lower(self, ops, layout):
+        fields, indptrs, indices = [], [], []
+        for op in ops:
+            f, ptr, idx = bsr_structure(op, layout)
+            fields.append(f)
+            indptrs.append(ptr)
+            indices.append(idx)
+        params = ref_fields("A", fields, BSR_FIELDS)
+        params["indptr"] = np.concatenate(indptrs).astype(np.int64)
+        params["indptr_start"] = starts(indptrs)
+        params["indices"] = np.concatenate(indices).astype(np.int64)
+        params["indices_start"] = starts(indices)
+        params.update(ref_fields("X", [layout.vec_ref(op.X) for op in ops], VEC_FIELDS))
+        params.update(ref_fields("Y", [layout.vec_ref(op.Y) for op in ops], VEC_FIELDS))
         return params

@@ -1,0 +1,149 @@
+#include "linear_filter.h"
+
+#include <stdexcept>
+#include <string>
+
+#include "../core/parallel.h"
+
+// The sums below must round exactly like nengo's numpy code (a product, then a sum);
+// contracting them into fused multiply-adds would change the last bit.
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#endif
+
+namespace nengo_native {
+
+template <typename T>
+LinearFilterKernel<T>::LinearFilterKernel(const Params& p, const Shape& s) {
+  const auto& variant = p.int_array("variant");
+  const size_t n = variant.size();
+  inc_ = p.int_array("inc", n);
+  coef_ptr_ = p.int_array("coef_ptr", n + 1);
+  coef_ = p.real_array("coef");
+  u_ = read_vec_refs(p, "U", n, s.arena_size, s.batch);
+  out_ = read_vec_refs(p, "Out", n, s.arena_size, s.batch);
+  x_ = read_mat_refs(p, "X", n, s.arena_size, s.batch);
+  chain_ptr_ = read_chain_ptr(p, n);
+  if (coef_ptr_.front() != 0 || coef_ptr_.back() != static_cast<int64_t>(coef_.size()))
+    throw std::invalid_argument("linear_filter: coef_ptr must span coef");
+  variant_.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (variant[i] < 0 || variant[i] > 4)
+      throw std::invalid_argument("linear_filter: unknown variant " + std::to_string(variant[i]));
+    variant_[i] = static_cast<FilterVariant>(variant[i]);
+    const int64_t size = out_[i].n, ns = x_[i].rows;
+    if (u_[i].n != size || x_[i].cols != size)
+      throw std::invalid_argument("linear_filter: input, output and state sizes differ");
+    int64_t want_ns = -1, want_coef = 0;
+    switch (variant_[i]) {
+      case FilterVariant::NoX: want_ns = 0; want_coef = 1; break;
+      case FilterVariant::OneX:
+      case FilterVariant::OneXScalar: want_ns = 1; want_coef = 2; break;
+      default:
+        if (ns < 1) throw std::invalid_argument("linear_filter: NoD/General need a state");
+        want_ns = ns;
+        want_coef = ns * ns + 2 * ns + 1;
+    }
+    if (variant_[i] == FilterVariant::OneXScalar && size != 1)
+      throw std::invalid_argument("linear_filter: OneXScalar needs a size-1 signal");
+    if (ns != want_ns || coef_ptr_[i + 1] - coef_ptr_[i] != want_coef)
+      throw std::invalid_argument("linear_filter: state or coefficients do not fit the variant");
+    work_ += (ns + 1) * (ns + 1) * size * s.batch;
+  }
+}
+
+template <typename T>
+void LinearFilterKernel<T>::run_item(const Context<T>& ctx, int64_t i) const {
+  const VecRef &u = u_[i], &out = out_[i];
+  const MatRef& x = x_[i];
+  const double* c = coef_.data() + coef_ptr_[i];
+  const bool inc = inc_[i] != 0;
+  const int64_t ns = x.rows;
+  for (int64_t b = 0; b < ctx.batch; ++b) {
+    const T* pu = ctx.data + u.off + b * u.bstride;
+    T* py = ctx.data + out.off + b * out.bstride;
+    T* px = ctx.data + x.off + b * x.bstride;
+    switch (variant_[i]) {
+      case FilterVariant::NoX: {
+        // numpy: `d * signal` in the signal's type.
+        const T d = static_cast<T>(c[0]);
+        for (int64_t j = 0; j < out.n; ++j) {
+          const T y = d * pu[j * u.stride];
+          T& o = py[j * out.stride];
+          o = inc ? static_cast<T>(o + y) : y;
+        }
+        break;
+      }
+      case FilterVariant::OneX: {
+        // numpy: `X *= a; X += b * signal; return X[0]`, each in the state's type.
+        const T a = static_cast<T>(c[0]), bb = static_cast<T>(c[1]);
+        for (int64_t j = 0; j < out.n; ++j) {
+          T& xs = px[j * x.cstride];
+          const T scaled = xs * a;
+          const T drive = bb * pu[j * u.stride];
+          xs = scaled + drive;
+          T& o = py[j * out.stride];
+          o = inc ? static_cast<T>(o + xs) : xs;
+        }
+        break;
+      }
+      case FilterVariant::OneXScalar: {
+        // Python floats: `a * X.item() + b * signal.item()` in double, stored in the state.
+        const double scaled = c[0] * static_cast<double>(px[0]);
+        const double drive = c[1] * static_cast<double>(pu[0]);
+        px[0] = static_cast<T>(scaled + drive);
+        py[0] = inc ? static_cast<T>(py[0] + px[0]) : px[0];
+        break;
+      }
+      case FilterVariant::NoD:
+      case FilterVariant::General: {
+        // A, B, C, D are float64 in nengo, so numpy computes in double and rounds on store.
+        const double *A = c, *B = c + ns * ns, *C = B + ns, D = C[ns];
+        const bool general = variant_[i] == FilterVariant::General;
+        thread_local std::vector<double> next;
+        next.resize(ns);
+        for (int64_t j = 0; j < out.n; ++j) {
+          T* xj = px + j * x.cstride;
+          const double uj = static_cast<double>(pu[j * u.stride]);
+          double y = 0.0;
+          if (general) {  // y = C x[t] + D u[t], from the old state
+            for (int64_t k = 0; k < ns; ++k) {
+              const double term = C[k] * static_cast<double>(xj[k * x.rstride]);
+              y = k == 0 ? term : y + term;
+            }
+            const double pass = D * uj;
+            y = y + pass;
+          }
+          for (int64_t r = 0; r < ns; ++r) {  // x[t+1] = A x[t] + B u[t]
+            double acc = 0.0;
+            for (int64_t k = 0; k < ns; ++k) {
+              const double term = A[r * ns + k] * static_cast<double>(xj[k * x.rstride]);
+              acc = k == 0 ? term : acc + term;
+            }
+            const double drive = B[r] * uj;
+            next[r] = acc + drive;
+          }
+          for (int64_t r = 0; r < ns; ++r) xj[r * x.rstride] = static_cast<T>(next[r]);
+          if (!general) {  // y = C x[t+1], from the new (stored) state
+            for (int64_t k = 0; k < ns; ++k) {
+              const double term = C[k] * static_cast<double>(xj[k * x.rstride]);
+              y = k == 0 ? term : y + term;
+            }
+          }
+          T& o = py[j * out.stride];
+          o = inc ? static_cast<T>(static_cast<double>(o) + y) : static_cast<T>(y);
+        }
+        break;
+      }
+    }
+  }
+}
+
+template <typename T>
+void LinearFilterKernel<T>::forward(const Context<T>& ctx) {
+  for_each_chain(chain_ptr_, work_, [&](int64_t i) { run_item(ctx, i); });
+}
+
+REGISTER_KERNEL("linear_filter", LinearFilterKernel);
+
+}  // namespace nengo_native

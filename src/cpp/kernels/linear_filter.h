@@ -1,0 +1,36 @@
+// SimProcess running a nengo LinearFilter (Lowpass, Alpha, any LTI filter): one kernel call
+// over a group of filters, each with its own step variant, as nengo's Step classes.
+#pragma once
+
+#include <vector>
+
+#include "../core/kernel.h"
+#include "../core/refs.h"
+
+namespace nengo_native {
+
+// nengo's LinearFilter Step classes; the planner picks one per filter with nengo's own rules.
+enum class FilterVariant : int64_t { NoX = 0, OneX = 1, OneXScalar = 2, NoD = 3, General = 4 };
+
+template <typename T>
+class LinearFilterKernel : public Kernel<T> {
+ public:
+  LinearFilterKernel(const Params& p, const Shape& s);
+  void forward(const Context<T>& ctx) override;
+
+ private:
+  void run_item(const Context<T>& ctx, int64_t i) const;
+
+  std::vector<FilterVariant> variant_;
+  std::vector<int64_t> inc_;
+  // Item i's coefficients are coef_[coef_ptr_[i] .. coef_ptr_[i+1]): NoX: d; OneX: a, b;
+  // NoD/General: A (row-major), B, C, D.
+  std::vector<int64_t> coef_ptr_;
+  std::vector<double> coef_;
+  std::vector<VecRef> u_, out_;
+  std::vector<MatRef> x_;  // state: one row per state element, one column per signal element
+  std::vector<int64_t> chain_ptr_;
+  int64_t work_ = 0;
+};
+
+}  // namespace nengo_native
