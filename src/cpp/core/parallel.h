@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "kernel.h"
 #include "params.h"
 
 namespace nengo_native {
@@ -13,12 +14,25 @@ namespace nengo_native {
 // `chain_ptr` is CSR over the group's items: chain c holds items [chain_ptr[c], chain_ptr[c+1]).
 std::vector<int64_t> read_chain_ptr(const Params& p, size_t n_items);
 
+// fn(i) for i in [0, n), split statically over threads when `parallel`. Each index runs
+// whole on one thread, so a split never changes the numbers.
+template <typename Fn>
+void parallel_for(int64_t n, bool parallel, Fn&& fn) {
+  if (!parallel || n < 2) {
+    // Even a disabled parallel region costs a runtime call; small work skips it.
+    for (int64_t i = 0; i < n; ++i) fn(i);
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) fn(i);
+}
+
 template <typename Fn>
 void for_each_chain(const std::vector<int64_t>& chain_ptr, int64_t work, Fn&& run_item) {
   const int64_t n_chains = static_cast<int64_t>(chain_ptr.size()) - 1;
-#pragma omp parallel for schedule(dynamic, 1) if (work >= (1 << 15) && n_chains > 1)
-  for (int64_t c = 0; c < n_chains; ++c)
+  parallel_for(n_chains, work >= kParallelThreshold, [&](int64_t c) {
     for (int64_t i = chain_ptr[c]; i < chain_ptr[c + 1]; ++i) run_item(i);
+  });
 }
 
 }  // namespace nengo_native

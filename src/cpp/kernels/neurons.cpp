@@ -273,8 +273,7 @@ template <typename T, template <typename> class Model>
 void PointNeuronKernel<T, Model>::forward(const Context<T>& ctx) {
   const int64_t batch = ctx.batch;
   const int64_t units = static_cast<int64_t>(blocks_.size()) * batch;
-#pragma omp parallel for schedule(static) if (work_ >= kParallelThreshold && units > 1)
-  for (int64_t w = 0; w < units; ++w) {
+  parallel_for(units, work_ >= kParallelThreshold, [&](int64_t w) {
     const NeuronBlock& blk = blocks_[w / batch];
     const int64_t b = w % batch;
     const size_t i = static_cast<size_t>(blk.item);
@@ -292,7 +291,7 @@ void PointNeuronKernel<T, Model>::forward(const Context<T>& ctx) {
     for (int64_t e = blk.begin; e < blk.end; ++e)
       step_neuron(m, pj[e * j.stride], po[e * o.stride], ps, st, e,
                   std::make_index_sequence<kStates>{});
-  }
+  });
 }
 
 template <typename T>
@@ -366,8 +365,8 @@ void RandomSpikingKernel<T>::forward(const Context<T>& ctx) {
   // and the first (in item order) is raised, never thrown across the OpenMP region.
   const int64_t n = static_cast<int64_t>(rng_.size());
   std::vector<std::string> errors(static_cast<size_t>(n));
-#pragma omp parallel for schedule(dynamic, 1) if (work_ >= kParallelThreshold && n > 1)
-  for (int64_t i = 0; i < n; ++i) errors[i] = run_item(ctx, static_cast<size_t>(i));
+  parallel_for(n, work_ >= kParallelThreshold,
+               [&](int64_t i) { errors[i] = run_item(ctx, static_cast<size_t>(i)); });
   for (const auto& e : errors)
     if (!e.empty()) throw std::domain_error(e);
 }
