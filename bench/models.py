@@ -11,7 +11,9 @@ SIZES = {"small": 16, "medium": 64, "large": 128}
 def integrator(dimensions: int, n_neurons: int = 64, seed: int = 0):
     """EnsembleArray integrating an oscillating input through a recurrent connection."""
     with nengo.Network(seed=seed) as net:
-        stim = nengo.Node(lambda t: np.sin(2 * np.pi * t * np.arange(1, dimensions + 1)))
+        stim = nengo.Node(
+            lambda t: np.sin(2 * np.pi * t * np.arange(1, dimensions + 1))
+        )
         ens = nengo.networks.EnsembleArray(n_neurons, n_ensembles=dimensions)
         nengo.Connection(stim, ens.input, transform=0.1, synapse=0.1)
         nengo.Connection(ens.output, ens.input, synapse=0.1)

@@ -19,9 +19,8 @@ import nengo
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from models import MODELS, SIZES  # noqa: E402
-
 import nengo_native  # noqa: E402
+from models import MODELS, SIZES  # noqa: E402
 
 SIMULATORS = {"nengo": nengo.Simulator, "native": nengo_native.Simulator}
 
@@ -57,10 +56,15 @@ def main(argv=None) -> None:
     parser.add_argument("--json", default="bench/results/compare.json")
     args = parser.parse_args(argv)
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores,"
-          f" OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
-    print(f"{'model':22s} {'size':7s} {'nengo st/s':>11s} {'native st/s':>12s} "
-          f"{'ratio':>6s} {'build n/nat (s)':>16s} {'fallback':>8s} {'max diff':>9s}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
+    )
+    print(
+        f"{'model':22s} {'size':7s} {'nengo st/s':>11s} {'native st/s':>12s} "
+        f"{'ratio':>6s} {'build n/nat (s)':>16s} {'fallback':>8s} {'max diff':>9s}"
+    )
     results = []
     for model in args.models.split(","):
         for size in args.sizes.split(","):
@@ -72,12 +76,17 @@ def main(argv=None) -> None:
                 outputs[name] = m.pop("output")
                 row[name] = m
             row["ratio"] = row["native"]["steps_per_s"] / row["nengo"]["steps_per_s"]
-            row["max_diff"] = float(np.max(np.abs(outputs["nengo"] - outputs["native"])))
+            row["max_diff"] = float(
+                np.max(np.abs(outputs["nengo"] - outputs["native"]))
+            )
             results.append(row)
-            print(f"{model:22s} {size:7s} {row['nengo']['steps_per_s']:11.0f} "
-                  f"{row['native']['steps_per_s']:12.0f} {row['ratio']:6.1f} "
-                  f"{row['nengo']['build_s']:7.2f}/{row['native']['build_s']:<7.2f} "
-                  f"{row['native']['fallback_ops']:8d} {row['max_diff']:9.2g}", flush=True)
+            print(
+                f"{model:22s} {size:7s} {row['nengo']['steps_per_s']:11.0f} "
+                f"{row['native']['steps_per_s']:12.0f} {row['ratio']:6.1f} "
+                f"{row['nengo']['build_s']:7.2f}/{row['native']['build_s']:<7.2f} "
+                f"{row['native']['fallback_ops']:8d} {row['max_diff']:9.2g}",
+                flush=True,
+            )
     os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
     with open(args.json, "w") as f:
         json.dump({"machine": platform.platform(), "results": results}, f, indent=1)

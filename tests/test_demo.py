@@ -1,5 +1,5 @@
-import numpy as np
 import nengo
+import numpy as np
 
 from nengo_native import Simulator
 from nengo_native.demo import integrator_network, main, time_run

@@ -18,7 +18,9 @@ import nengo_native
 def integrator_network(dimensions: int = 32, n_neurons: int = 64, seed: int = 0):
     """A bank of neural integrators driven by a slow oscillating input."""
     with nengo.Network(seed=seed) as net:
-        stim = nengo.Node(lambda t: np.sin(2 * np.pi * t * np.arange(1, dimensions + 1) / 4))
+        stim = nengo.Node(
+            lambda t: np.sin(2 * np.pi * t * np.arange(1, dimensions + 1) / 4)
+        )
         ens = nengo.networks.EnsembleArray(n_neurons, n_ensembles=dimensions)
         nengo.Connection(stim, ens.input, transform=0.1, synapse=0.1)
         nengo.Connection(ens.output, ens.input, synapse=0.1)

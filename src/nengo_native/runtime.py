@@ -34,9 +34,13 @@ class Runtime:
     def __init__(self, program: Program, dt: float, step_signal):
         layout = program.layout
         self.program = program
-        executor_type = _core.Executor32 if layout.dtype == np.float32 else _core.Executor64
+        executor_type = (
+            _core.Executor32 if layout.dtype == np.float32 else _core.Executor64
+        )
         step_offset = layout.int_offset[step_signal.base] + step_signal.elemoffset
-        self.executor = executor_type(layout.size, layout.int_size, layout.batch, dt, step_offset)
+        self.executor = executor_type(
+            layout.size, layout.int_size, layout.batch, dt, step_offset
+        )
         self.arena = self.executor.arena
         self.int_arena = self.executor.int_arena
         self.initial_arena, self.initial_int_arena = layout.initial_arena()
@@ -67,7 +71,9 @@ class Runtime:
         buffers = []
         for i, probe in enumerate(self.program.probes):
             n = self.executor.samples_in(i, n_steps)
-            buffers.append(np.empty((n, layout.batch) + probe.shape, dtype=layout.dtype))
+            buffers.append(
+                np.empty((n, layout.batch) + probe.shape, dtype=layout.dtype)
+            )
         error = None
         layout.sync_ints(self.signals, self.int_arena, to_core=True)
         try:

@@ -7,8 +7,8 @@ import numbers
 import time as _time
 import warnings
 
-import numpy as np
 import nengo.utils.numpy as npext
+import numpy as np
 from nengo.builder import Model
 from nengo.builder.optimizer import optimize as opmerge_optimize
 from nengo.cache import get_default_decoder_cache
@@ -38,9 +38,7 @@ def _float_dtype(dtype) -> np.dtype:
     except TypeError as e:
         raise ValidationError(f"'{dtype}' is not a dtype", attr="dtype") from e
     if dtype not in (np.float32, np.float64):
-        raise ValidationError(
-            f"must be float32 or float64 (got {dtype})", attr="dtype"
-        )
+        raise ValidationError(f"must be float32 or float64 (got {dtype})", attr="dtype")
     return dtype
 
 
@@ -115,11 +113,15 @@ class Simulator:
                 op for op in toposort(self.dg) if hasattr(op, "make_step")
             ]
             with pt.next_stage("Planning", "Planning"):
-                self._program = plan(self.model, self._step_order, self.dg, 1, self.dtype)
+                self._program = plan(
+                    self.model, self._step_order, self.dg, 1, self.dtype
+                )
                 self._runtime = Runtime(self._program, self.model.dt, self.model.step)
 
         self.signals = self._runtime.signals
-        self._records = {p.probe: ProbeRecord(batched=False) for p in self._program.probes}
+        self._records = {
+            p.probe: ProbeRecord(batched=False) for p in self._program.probes
+        }
         self.data = SimulationData(
             self.model.params,
             self._records,
@@ -145,6 +147,7 @@ class Simulator:
                 "Please close simulators manually to ensure resources are properly "
                 "freed.",
                 ResourceWarning,
+                stacklevel=2,
             )
 
     def __enter__(self):
@@ -298,7 +301,8 @@ class Simulator:
         if steps == 0:
             warnings.warn(
                 f"{time_in_seconds} results in running for 0 timesteps. Simulator "
-                f"still at time {self.time}."
+                f"still at time {self.time}.",
+                stacklevel=2,
             )
         else:
             logger.info(
@@ -381,7 +385,9 @@ class Simulator:
                     obj=self,
                 )
             warnings.warn(
-                "`dt` is deprecated. Use `sample_every` instead.", DeprecationWarning
+                "`dt` is deprecated. Use `sample_every` instead.",
+                DeprecationWarning,
+                stacklevel=2,
             )
             sample_every = dt
         period = 1 if sample_every is None else sample_every / self.dt

@@ -23,7 +23,9 @@ SPARSE_OPS = (SparseDotInc, BsrDotInc)
 
 def native_op_types(sim) -> set:
     return {
-        type(op) for step in sim._program.steps if isinstance(step, KernelStep)
+        type(op)
+        for step in sim._program.steps
+        if isinstance(step, KernelStep)
         for op in step.ops
     }
 

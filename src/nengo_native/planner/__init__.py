@@ -79,7 +79,9 @@ def plan(model, step_order, dg, batch: int = 1, dtype=np.float64) -> Program:
     for (_, key), ops in ordered:
         if isinstance(key, tuple) and key[0] is _CALLBACK:
             (op,) = ops
-            program.steps.append(CallbackStep(op, fallback=not isinstance(op, SimPyFunc)))
+            program.steps.append(
+                CallbackStep(op, fallback=not isinstance(op, SimPyFunc))
+            )
             continue
         lowering = lowering_for(ops[0])
         ops, chain_ptr = chain_order(ops)

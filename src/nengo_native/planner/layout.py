@@ -103,10 +103,14 @@ class Layout:
         for base in self.int_offset:
             # The core counts in int64; nengo shows integer signals in their own dtype,
             # so they live in their own arrays, synchronized around each run.
-            dict.__setitem__(signals, base, np.array(base.initial_value, dtype=base.dtype))
+            dict.__setitem__(
+                signals, base, np.array(base.initial_value, dtype=base.dtype)
+            )
         return signals
 
-    def sync_ints(self, signals: SignalDict, int_arena: np.ndarray, to_core: bool) -> None:
+    def sync_ints(
+        self, signals: SignalDict, int_arena: np.ndarray, to_core: bool
+    ) -> None:
         """Copy integer signals between their nengo arrays and the core's arena."""
         for base, off in self.int_offset.items():
             value = dict.__getitem__(signals, base)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
 import nengo.utils.numpy as npext
+import numpy as np
 from nengo.builder.operator import Copy, Reset, TimeUpdate
 
 from .layout import Layout
@@ -53,7 +53,9 @@ class TimeUpdateLowering(Lowering):
     def lower(self, ops, layout):
         (op,) = ops
         return {
-            "step_off": np.array([layout.int_offset[op.step.base] + op.step.elemoffset]),
+            "step_off": np.array(
+                [layout.int_offset[op.step.base] + op.step.elemoffset]
+            ),
             "time_off": np.array([layout.start(op.time)]),
         }
 
@@ -78,13 +80,17 @@ def copy_offsets(op: Copy, layout: Layout):
     src = layout.elem_offsets(op.src)
     dst = layout.elem_offsets(op.dst)
     if op.src_slice is not None:
-        src = src[np.asarray(op.src_slice)] if npext.is_array_like(op.src_slice) else src[
-            op.src_slice
-        ]
+        src = (
+            src[np.asarray(op.src_slice)]
+            if npext.is_array_like(op.src_slice)
+            else src[op.src_slice]
+        )
     if op.dst_slice is not None:
-        dst = dst[np.asarray(op.dst_slice)] if npext.is_array_like(op.dst_slice) else dst[
-            op.dst_slice
-        ]
+        dst = (
+            dst[np.asarray(op.dst_slice)]
+            if npext.is_array_like(op.dst_slice)
+            else dst[op.dst_slice]
+        )
     return dst, np.broadcast_to(src, dst.shape)
 
 
