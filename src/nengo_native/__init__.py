@@ -3,7 +3,8 @@
 Use `nengo_native.Simulator` wherever you would use `nengo.Simulator`.
 """
 
+from .node import BatchNode
 from .simulator import Simulator
 
 __version__ = "0.1.0"
-__all__ = ["Simulator"]
+__all__ = ["BatchNode", "Simulator"]

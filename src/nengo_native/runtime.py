@@ -5,19 +5,26 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from .planner import CallbackStep, KernelStep, Program
+from .planner import CallbackStep, FeedStep, KernelStep, Program
 
 
 class _Callback:
-    """A step the core calls back into Python for; ``fn`` is replaced on reset."""
+    """A step the core calls back into Python for.
 
-    __slots__ = ("fn",)
+    ``fns`` holds one step function per minibatch item (or one for the whole batch);
+    they are remade on reset. A fed node's function is skipped (``fed``).
+    """
+
+    __slots__ = ("fns", "fed")
 
     def __init__(self):
-        self.fn = None
+        self.fns = []
+        self.fed = False
 
     def __call__(self):
-        self.fn()
+        if not self.fed:
+            for fn in self.fns:
+                fn()
 
 
 class Runtime:
@@ -29,14 +36,15 @@ class Runtime:
         What to run.
     dt : float
         Simulator time step.
+    step_signal : Signal
+        nengo's step counter signal (the executor samples probes by it).
     """
 
     def __init__(self, program: Program, dt: float, step_signal):
         layout = program.layout
         self.program = program
-        executor_type = (
-            _core.Executor32 if layout.dtype == np.float32 else _core.Executor64
-        )
+        self.batch = layout.batch
+        executor_type = _core.Executor32 if layout.dtype == np.float32 else _core.Executor64
         step_offset = layout.int_offset[step_signal.base] + step_signal.elemoffset
         self.executor = executor_type(
             layout.size, layout.int_size, layout.batch, dt, step_offset
@@ -45,9 +53,13 @@ class Runtime:
         self.int_arena = self.executor.int_arena
         self.initial_arena, self.initial_int_arena = layout.initial_arena()
         self.callbacks: dict = {}
+        self.feeds: dict = {}  # node -> (feed index, FeedStep)
         for step in program.steps:
             if isinstance(step, KernelStep):
                 self.executor.add_kernel(step.kind, step.params)
+            elif isinstance(step, FeedStep):
+                off, n, stride, bstride = step.ref
+                self.feeds[step.node] = (self.executor.add_feed(off, n, stride, bstride), step)
             else:
                 assert isinstance(step, CallbackStep)
                 callback = self.callbacks[step.op] = _Callback()
@@ -55,7 +67,15 @@ class Runtime:
         for probe in program.probes:
             off, rows, cols, rs, cs, bs = probe.ref
             self.executor.add_probe(off, rows, cols, rs, cs, bs, probe.period)
-        self.signals = layout.signal_dict(self.arena, self.int_arena)
+        # One nengo-style signal dict per batch item; item 0's is `sim.signals`.
+        self.item_signals = [
+            layout.signal_dict(self.arena, self.int_arena, item=b) for b in range(self.batch)
+        ]
+        self.signals = self.item_signals[0]
+        for signals in self.item_signals[1:]:
+            for base in layout.int_offset:
+                dict.__setitem__(signals, base, dict.__getitem__(self.signals, base))
+        self._steps = {s.op: s for s in program.steps if isinstance(s, CallbackStep)}
 
     def reset_memory(self) -> None:
         self.arena[:] = self.initial_arena
@@ -63,24 +83,87 @@ class Runtime:
         self.program.layout.sync_ints(self.signals, self.int_arena, to_core=False)
         self.executor.reset_kernels()
 
-    def run(self, n_steps: int) -> tuple[list[np.ndarray], int, BaseException | None]:
+    def save_state(self) -> tuple:
+        """A copy of everything a run changes (arena, counters, kernel states)."""
+        return self.arena.copy(), self.int_arena.copy()
+
+    def restore_state(self, state: tuple) -> None:
+        arena, int_arena = state
+        self.arena[:] = arena
+        self.int_arena[:] = int_arena
+        self.program.layout.sync_ints(self.signals, self.int_arena, to_core=False)
+
+    def make_step_functions(self, op, dt: float, rng, item_rngs) -> None:
+        """Recreate ``op``'s step functions: ``rng`` for item 0 (nengo's own draws),
+        ``item_rngs(b)`` for the other items."""
+        step = self._steps[op]
+        if step.batched:
+            self.callbacks[op].fns = [self._batched_function(op)]
+            return
+        self.callbacks[op].fns = [
+            op.make_step(signals, dt, rng if b == 0 else item_rngs(b))
+            for b, signals in enumerate(self.item_signals)
+        ]
+
+    def _batched_function(self, op):
+        """One call per step of a BatchNode's function, with all items' views."""
+        layout = self.program.layout
+        fn = op.fn
+        t = self.signals[op.t] if op.t is not None else None
+        x = layout.batch_view(self.arena, op.x) if op.x is not None else None
+        if op.output is None:
+            out = np.zeros((self.batch, 0), dtype=layout.dtype)
+        else:
+            out = layout.batch_view(self.arena, op.output).reshape(self.batch, -1)
+        if x is not None:
+            x = x.reshape(self.batch, -1)
+            x.flags.writeable = False
+
+        def step_batch_node():
+            fn.batched(0.0 if t is None else t.item(), x, out)
+
+        return step_batch_node
+
+    def run(
+        self, n_steps: int, data: dict | None = None
+    ) -> tuple[list[np.ndarray], int, BaseException | None]:
         """Run ``n_steps``; return each probe's new samples, the number of steps
         that finished and the error that stopped the run early, if any (samples up
-        to the error are kept)."""
+        to the error are kept).
+
+        ``data`` maps input nodes to arrays ``(batch, n_steps, size_out)`` that
+        replace the nodes' outputs for these steps.
+        """
         layout = self.program.layout
+        data = data or {}
         buffers = []
         for i, probe in enumerate(self.program.probes):
             n = self.executor.samples_in(i, n_steps)
-            buffers.append(
-                np.empty((n, layout.batch) + probe.shape, dtype=layout.dtype)
-            )
+            buffers.append(np.empty((n, layout.batch) + probe.shape, dtype=layout.dtype))
+        feeds = [None] * len(self.feeds)
+        for node, (index, step) in self.feeds.items():
+            fed = node in data
+            if fed:
+                feeds[index] = np.ascontiguousarray(data[node], dtype=layout.dtype)
+            if step.producer in self.callbacks:
+                self.callbacks[step.producer].fed = fed
         error = None
         layout.sync_ints(self.signals, self.int_arena, to_core=True)
         try:
-            self.executor.run(n_steps, buffers)
+            self.executor.run(n_steps, buffers, feeds)
         except BaseException as e:  # noqa: B036 - KeyboardInterrupt keeps what was probed
             error = e
         layout.sync_ints(self.signals, self.int_arena, to_core=False)
+        for node, (_, step) in self.feeds.items():
+            if step.producer is None and node in data:
+                self._restore_constant(step)
         written = self.executor.samples_written
         samples = [buf[:k] for buf, k in zip(buffers, written)]
         return samples, self.executor.steps_completed, error
+
+    def _restore_constant(self, step: FeedStep) -> None:
+        """A constant node outputs its value again once its data runs out."""
+        off, n, stride, bstride = step.ref
+        for b in range(self.batch):
+            idx = off + b * bstride + stride * np.arange(n)
+            self.arena[idx] = self.initial_arena[idx]

@@ -18,7 +18,10 @@ from nengo.utils.graphs import toposort
 from nengo.utils.progress import Progress, ProgressTracker
 from nengo.utils.simulator import operator_dependency_graph
 
+from functools import partial
+
 from .data import ProbeRecord, SimulationData
+from .inputs import check_data, check_memory, check_minibatch_size, split_batch
 from .planner import plan
 from .planner.lowering import lowering_for
 from .runtime import Runtime
@@ -87,11 +90,14 @@ class Simulator:
         progress_bar=True,
         optimize: bool = True,
         dtype=None,
+        minibatch_size: int | None = None,
     ):
         self.closed = True  # until construction succeeds
         self.progress_bar = progress_bar
         self.optimize = optimize
         self.dtype = _float_dtype(dtype)
+        self.minibatch_size = minibatch_size
+        batch = check_minibatch_size(minibatch_size)
 
         if model is None:
             self.model = Model(
@@ -114,13 +120,17 @@ class Simulator:
             ]
             with pt.next_stage("Planning", "Planning"):
                 self._program = plan(
-                    self.model, self._step_order, self.dg, 1, self.dtype
+                    self.model, self._step_order, self.dg, batch, self.dtype
                 )
+                layout = self._program.layout
+                check_memory(layout.size, layout.dtype.itemsize, batch)
                 self._runtime = Runtime(self._program, self.model.dt, self.model.step)
 
         self.signals = self._runtime.signals
+        self._input_nodes = list(self._runtime.feeds)
         self._records = {
-            p.probe: ProbeRecord(batched=False) for p in self._program.probes
+            p.probe: ProbeRecord(batched=minibatch_size is not None and batch > 1)
+            for p in self._program.probes
         }
         self.data = SimulationData(
             self.model.params,
@@ -179,6 +189,7 @@ class Simulator:
             "progress_bar": self.progress_bar,
             "optimize": self.optimize,
             "dtype": self.dtype,
+            "minibatch_size": self.minibatch_size,
             "closed": self.closed,
         }
 
@@ -191,6 +202,7 @@ class Simulator:
             progress_bar=state["progress_bar"],
             optimize=False,  # the pickled model is already optimized
             dtype=state["dtype"],
+            minibatch_size=state["minibatch_size"],
         )
         for key, value in state["signals"].items():
             self.signals[key] = value
@@ -253,15 +265,23 @@ class Simulator:
         # generator exactly as nengo.Simulator.reset does.
         self.rng = np.random.RandomState(self.seed)
         callbacks = self._runtime.callbacks
-        for op in self._step_order:
+        for index, op in enumerate(self._step_order):
             if op in callbacks:
-                callbacks[op].fn = op.make_step(self.signals, self.dt, self.rng)
+                self._runtime.make_step_functions(
+                    op, self.dt, self.rng, partial(self._item_rng, index)
+                )
             else:
                 lowering = lowering_for(op)
                 if lowering is not None:
                     lowering.consume_rng(op, self.rng)
         self.clear_probes()
         self._read_clock()
+
+    def _item_rng(self, op_index: int, item: int) -> np.random.RandomState:
+        """Generator of minibatch item ``item`` (>= 1) for the operator at
+        ``op_index`` of the step order: its own stream, fixed by the seed."""
+        seq = np.random.SeedSequence([self.seed, op_index, item])
+        return np.random.RandomState(int(seq.generate_state(1)[0]))
 
     def clear_probes(self) -> None:
         """Clear all probe histories."""
@@ -273,7 +293,7 @@ class Simulator:
             self._n_steps = int(self.signals[self.model.step].item())
             self._time = float(self.signals[self.model.time].item())
 
-    def run(self, time_in_seconds: float, progress_bar=None) -> None:
+    def run(self, time_in_seconds: float, progress_bar=None, data: dict | None = None) -> None:
         """Simulate for the given length of time (rounded to a whole number of steps).
 
         Parameters
@@ -282,6 +302,9 @@ class Simulator:
             Amount of time to run for; must be finite and not negative.
         progress_bar : bool or ProgressBar, optional
             Overrides the simulator's progress bar for this run.
+        data : dict, optional
+            ``{node: array (minibatch, n_steps, node.size_out)}``: values that replace
+            the outputs of input nodes (nodes without input) during this run.
         """
         try:
             time_in_seconds = float(time_in_seconds)
@@ -311,9 +334,9 @@ class Simulator:
                 time_in_seconds,
                 steps,
             )
-            self.run_steps(steps, progress_bar=progress_bar)
+            self.run_steps(steps, progress_bar=progress_bar, data=data)
 
-    def run_steps(self, steps: int, progress_bar=None) -> None:
+    def run_steps(self, steps: int, progress_bar=None, data: dict | None = None) -> None:
         """Simulate for the given number of time steps.
 
         Parameters
@@ -322,6 +345,9 @@ class Simulator:
             Number of steps to run; not negative.
         progress_bar : bool or ProgressBar, optional
             Overrides the simulator's progress bar for this run.
+        data : dict, optional
+            ``{node: array (minibatch, steps, node.size_out)}``: values that replace
+            the outputs of input nodes (nodes without input) during this run.
         """
         if self.closed:
             raise SimulatorClosed("Simulator cannot run because it is closed.")
@@ -330,6 +356,7 @@ class Simulator:
                 f"Must be a non-negative integer (got {steps!r})", attr="steps"
             )
         steps = int(steps)
+        data, _ = check_data(data, self._input_nodes, self._runtime.batch, steps)
         if progress_bar is None:
             progress_bar = self.progress_bar
         with ProgressTracker(
@@ -339,22 +366,29 @@ class Simulator:
             while done < steps:
                 n = min(chunk, steps - done)
                 start = _time.perf_counter()
-                self._run_chunk(n)
+                self._run_chunk(n, {k: v[:, done : done + n] for k, v in data.items()})
                 elapsed = _time.perf_counter() - start
                 done += n
                 pt.total_progress.step(n)
                 chunk = max(1, min(4 * n, int(n * _CHUNK_SECONDS / max(elapsed, 1e-9))))
 
-    def step(self) -> None:
-        """Advance the simulator by one step (``dt`` seconds)."""
+    def step(self, data: dict | None = None) -> None:
+        """Advance the simulator by one step (``dt`` seconds).
+
+        Parameters
+        ----------
+        data : dict, optional
+            ``{node: array (minibatch, 1, node.size_out)}`` for this step.
+        """
         if self.closed:
             raise SimulatorClosed("Simulator cannot run because it is closed.")
-        self._run_chunk(1)
+        data, _ = check_data(data, self._input_nodes, self._runtime.batch, 1)
+        self._run_chunk(1, data)
 
-    def _run_chunk(self, n: int) -> None:
+    def _run_chunk(self, n: int, data: dict) -> None:
         old_err = np.seterr(invalid="raise", divide="ignore")
         try:
-            samples, completed, error = self._runtime.run(n)
+            samples, completed, error = self._runtime.run(n, data)
         finally:
             np.seterr(**old_err)
         for plan_probe, chunk in zip(self._program.probes, samples):
@@ -367,6 +401,92 @@ class Simulator:
             self._n_steps += completed
             self._time = self._n_steps * self.dt
             raise error
+
+    # -- batched prediction (NengoDL's names and meanings) --------------------------
+
+    def predict_on_batch(
+        self, x=None, n_steps: int | None = None, stateful: bool = False
+    ) -> dict:
+        """Run one minibatch of input data and return every probe's output.
+
+        Parameters
+        ----------
+        x : dict or array, optional
+            ``{node: array (minibatch_size, n_steps, node.size_out)}``, or one array
+            when the model has a single input node.
+        n_steps : int, optional
+            Number of steps; taken from ``x`` when given.
+        stateful : bool, optional
+            If True the simulator's state (and clock) moves on by this run; if False
+            it is left as it was.
+
+        Returns
+        -------
+        dict
+            ``{probe: array (minibatch_size, samples, *probe shape)}``.
+        """
+        if self.closed:
+            raise SimulatorClosed("Simulator cannot run because it is closed.")
+        data, n_steps = check_data(x, self._input_nodes, self._runtime.batch, n_steps, "x")
+        if n_steps is None:
+            raise ValidationError("give input data or n_steps", attr="n_steps")
+        return self._predict_batches([data], n_steps, stateful)
+
+    def predict(self, x=None, n_steps: int | None = None, stateful: bool = False) -> dict:
+        """Run input data of any batch size through the model, a minibatch at a time.
+
+        Parameters
+        ----------
+        x : dict or array, optional
+            ``{node: array (batch, n_steps, node.size_out)}`` (or one array when the
+            model has a single input node); ``batch`` must be a multiple of
+            ``minibatch_size``.
+        n_steps : int, optional
+            Number of steps; taken from ``x`` when given.
+        stateful : bool, optional
+            If True each minibatch continues from the state the previous one left
+            and the simulator keeps the final state; if False every minibatch
+            starts from the current state and the simulator is left unchanged.
+
+        Returns
+        -------
+        dict
+            ``{probe: array (batch, samples, *probe shape)}``.
+        """
+        if self.closed:
+            raise SimulatorClosed("Simulator cannot run because it is closed.")
+        if x is None:
+            if n_steps is None:
+                raise ValidationError("give input data or n_steps", attr="n_steps")
+            return self.predict_on_batch(None, n_steps, stateful)
+        if not isinstance(x, dict):
+            x = check_data(x, self._input_nodes, len(np.asarray(x)), n_steps, "x")[0]
+        batch = len(np.asarray(next(iter(x.values()))))
+        data, n_steps = check_data(x, self._input_nodes, batch, n_steps, "x")
+        return self._predict_batches(
+            split_batch(data, self._runtime.batch), n_steps, stateful
+        )
+
+    def _predict_batches(self, batches: list[dict], n_steps: int, stateful: bool):
+        runtime = self._runtime
+        saved = (runtime.save_state(), self._n_steps, self._time)
+        outputs = {plan_probe.probe: [] for plan_probe in self._program.probes}
+        try:
+            for data in batches:
+                if not stateful:
+                    runtime.restore_state(saved[0])
+                    self._n_steps, self._time = saved[1:]
+                samples, completed, error = runtime.run(n_steps, data)
+                if error is not None:
+                    raise error
+                self._read_clock()
+                for plan_probe, chunk in zip(self._program.probes, samples):
+                    outputs[plan_probe.probe].append(np.moveaxis(chunk, 1, 0))
+        finally:
+            if not stateful:
+                runtime.restore_state(saved[0])
+                self._n_steps, self._time = saved[1:]
+        return {probe: np.concatenate(chunks) for probe, chunks in outputs.items()}
 
     def trange(self, dt: float | None = None, sample_every: float | None = None):
         """Times matching probed data (the first is ``dt``, not 0).

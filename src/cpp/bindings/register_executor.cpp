@@ -4,6 +4,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <optional>
+
 #include <string>
 
 #include "../core/executor.h"
@@ -83,10 +85,18 @@ void register_executor(py::module_& m, const char* name) {
           py::arg("cstride"), py::arg("bstride"), py::arg("period"))
       .def("samples_in", &Exec::samples_in, py::arg("probe"), py::arg("n_steps"))
       .def(
+          "add_feed",
+          [](Exec& e, int64_t off, int64_t n, int64_t stride, int64_t bstride) {
+            return e.add_feed({off, n, stride, bstride});
+          },
+          py::arg("off"), py::arg("n"), py::arg("stride"), py::arg("bstride"))
+      .def(
           "run",
-          [](Exec& e, int64_t n_steps, const std::vector<py::array_t<T>>& buffers) {
+          [](Exec& e, int64_t n_steps, const std::vector<py::array_t<T>>& buffers,
+             const std::vector<std::optional<py::array_t<T>>>& feeds) {
             if (buffers.size() != e.n_probes())
               throw py::value_error("expected one buffer per probe");
+            if (feeds.size() != e.n_feeds()) throw py::value_error("expected one entry per feed");
             std::vector<T*> ptrs;
             for (size_t i = 0; i < buffers.size(); ++i) {
               const auto& buf = buffers[i];
@@ -96,10 +106,22 @@ void register_executor(py::module_& m, const char* name) {
                 throw py::value_error("probe buffer too small for this run");
               ptrs.push_back(const_cast<T*>(buf.data()));
             }
+            std::vector<const T*> feed_ptrs;
+            for (size_t i = 0; i < feeds.size(); ++i) {
+              if (!feeds[i]) {
+                feed_ptrs.push_back(nullptr);
+                continue;
+              }
+              const auto& buf = *feeds[i];
+              if (!(buf.flags() & py::array::c_style) ||
+                  buf.size() != e.batch() * n_steps * e.feed_size(i))
+                throw py::value_error("feed data must be C-contiguous (batch, n_steps, size)");
+              feed_ptrs.push_back(buf.data());
+            }
             py::gil_scoped_release release;
-            e.run(n_steps, ptrs);
+            e.run(n_steps, ptrs, feed_ptrs);
           },
-          py::arg("n_steps"), py::arg("buffers"))
+          py::arg("n_steps"), py::arg("buffers"), py::arg("feeds"))
       .def_property_readonly("samples_written", &Exec::samples_written)
       .def_property_readonly("steps_completed", &Exec::steps_completed)
       .def("reset_kernels", &Exec::reset_kernels);

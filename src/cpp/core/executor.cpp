@@ -52,6 +52,23 @@ void Executor<T>::add_probe(const ProbeSpec& probe) {
 }
 
 template <typename T>
+size_t Executor<T>::add_feed(const VecRef& dst) {
+  if (dst.n < 0) throw std::invalid_argument("feed with negative size");
+  if (dst.n > 0) {
+    int64_t lo = dst.off, hi = dst.off;
+    for (int64_t extent : {(dst.n - 1) * dst.stride, (batch_ - 1) * dst.bstride}) {
+      if (extent < 0) lo += extent; else hi += extent;
+    }
+    if (lo < 0 || hi >= arena_size()) throw std::out_of_range("feed outside the arena");
+    if (batch_ > 1 && dst.bstride == 0)
+      throw std::invalid_argument("a fed signal needs one copy per batch item");
+  }
+  feeds_.push_back(dst);
+  steps_.push_back({nullptr, nullptr, static_cast<int64_t>(feeds_.size() - 1)});
+  return feeds_.size() - 1;
+}
+
+template <typename T>
 int64_t Executor<T>::samples_in(size_t i, int64_t n_steps) const {
   const double period = probes_.at(i).period;
   const int64_t now = int_data_[step_offset_];
@@ -85,11 +102,15 @@ void Executor<T>::record_probes(const std::vector<T*>& buffers) {
 }
 
 template <typename T>
-void Executor<T>::run(int64_t n_steps, const std::vector<T*>& buffers) {
+void Executor<T>::run(int64_t n_steps, const std::vector<T*>& buffers,
+                      const std::vector<const T*>& feeds) {
   if (n_steps < 0) throw std::invalid_argument("cannot run a negative number of steps");
   if (buffers.size() != probes_.size())
     throw std::invalid_argument("expected " + std::to_string(probes_.size()) +
                                 " probe buffers, got " + std::to_string(buffers.size()));
+  if (feeds.size() != feeds_.size())
+    throw std::invalid_argument("expected " + std::to_string(feeds_.size()) +
+                                " feed buffers, got " + std::to_string(feeds.size()));
   written_.assign(probes_.size(), 0);
   completed_ = 0;
   const Context<T> ctx{data_.data(), int_data_.data(), batch_, dt_};
@@ -97,11 +118,22 @@ void Executor<T>::run(int64_t n_steps, const std::vector<T*>& buffers) {
     for (auto& step : steps_) {
       if (step.kernel)
         step.kernel->forward(ctx);
-      else
+      else if (step.callback)
         step.callback();
+      else if (const T* src = feeds[step.feed])
+        apply_feed(feeds_[step.feed], src, n, n_steps);
     }
     record_probes(buffers);
     ++completed_;
+  }
+}
+
+template <typename T>
+void Executor<T>::apply_feed(const VecRef& dst, const T* src, int64_t step, int64_t n_steps) {
+  for (int64_t b = 0; b < batch_; ++b) {
+    const T* row = src + (b * n_steps + step) * dst.n;
+    T* out = data_.data() + dst.off + b * dst.bstride;
+    for (int64_t i = 0; i < dst.n; ++i) out[i * dst.stride] = row[i];
   }
 }
 

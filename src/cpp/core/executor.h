@@ -36,8 +36,13 @@ class Executor {
   // executor except to abort the run.
   void add_callback(std::function<void()> callback);
   void add_probe(const ProbeSpec& probe);
+  // A step that, when the run is given data for it, overwrites `dst` (every batch item)
+  // with the next step's row of that data. Returns the feed's index.
+  size_t add_feed(const VecRef& dst);
   size_t n_kernels() const { return steps_.size(); }
   size_t n_probes() const { return probes_.size(); }
+  size_t n_feeds() const { return feeds_.size(); }
+  int64_t feed_size(size_t i) const { return feeds_.at(i).n; }
 
   // Samples the probe `i` would take over the next `n_steps` steps.
   int64_t samples_in(size_t i, int64_t n_steps) const;
@@ -46,8 +51,9 @@ class Executor {
 
   // Run `n_steps` steps. `buffers[i]` receives probe i's samples, each of batch*rows*cols
   // values (item-major), and must hold at least samples_in(i, n_steps) samples.
+  // `feeds[i]` is null (feed i inactive) or holds batch x n_steps x feed_size(i) values.
   // `samples_written()` tells how far each buffer got, also after an exception.
-  void run(int64_t n_steps, const std::vector<T*>& buffers);
+  void run(int64_t n_steps, const std::vector<T*>& buffers, const std::vector<const T*>& feeds);
   const std::vector<int64_t>& samples_written() const { return written_; }
   // Steps of the last run that finished (a step interrupted by an exception does not).
   int64_t steps_completed() const { return completed_; }
@@ -58,8 +64,10 @@ class Executor {
   struct Step {
     std::unique_ptr<Kernel<T>> kernel;
     std::function<void()> callback;
+    int64_t feed = -1;
   };
   void record_probes(const std::vector<T*>& buffers);
+  void apply_feed(const VecRef& dst, const T* src, int64_t step, int64_t n_steps);
 
   std::vector<T> data_;
   std::vector<int64_t> int_data_;
@@ -68,6 +76,7 @@ class Executor {
   int64_t step_offset_;
   std::vector<Step> steps_;
   std::vector<ProbeSpec> probes_;
+  std::vector<VecRef> feeds_;
   std::vector<int64_t> written_;
   int64_t completed_ = 0;
 };

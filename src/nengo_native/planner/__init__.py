@@ -13,15 +13,18 @@ import numpy as np
 from nengo.builder.operator import SimPyFunc
 from nengo.builder.probe import SimProbe
 from nengo.builder.signal import SignalDict
+from nengo.node import Node
+
+from ..node import BatchFunction
 
 # Importing the lowering modules registers them.
 from . import lower_copy, lower_dot, lower_neurons, lower_processes  # noqa: F401
 from .layout import Layout
 from .lowering import lowering_for, written_signals
-from .program import CallbackStep, KernelStep, ProbePlan, Program
+from .program import CallbackStep, FeedStep, KernelStep, ProbePlan, Program
 from .schedule import chain_order, levels
 
-__all__ = ["plan", "Program", "KernelStep", "CallbackStep"]
+__all__ = ["plan", "Program", "KernelStep", "CallbackStep", "FeedStep"]
 
 _CALLBACK = object()  # group key of an operator run through its own make_step
 
@@ -58,7 +61,13 @@ def plan(model, step_order, dg, batch: int = 1, dtype=np.float64) -> Program:
         Float type of the arena.
     """
     written = {sig.base for op in step_order for sig in written_signals(op)}
-    layout = Layout(collect_bases(model, step_order), written, batch, dtype)
+    bases = collect_bases(model, step_order)
+    # Only nodes whose output some operator uses can be fed; a fed node's output
+    # differs per batch item even when nothing else writes it.
+    used = set(bases)
+    feedable = [n for n in input_nodes(model) if model.sig[n]["out"].base in used]
+    written |= {model.sig[node]["out"].base for node in feedable}
+    layout = Layout(bases, written, batch, dtype)
     layout.dt = float(model.dt)  # lowerings that discretize (linear filters) need it
     program = Program(layout)
 
@@ -75,22 +84,50 @@ def plan(model, step_order, dg, batch: int = 1, dtype=np.float64) -> Program:
         else:
             groups[(level[op], key)].append(op)
 
-    ordered = sorted(groups.items(), key=lambda kv: (kv[0][0], position[kv[1][0]]))
-    for (_, key), ops in ordered:
+    scheduled = []  # (sort key, step)
+    for (lvl, key), ops in groups.items():
+        order = (lvl, position[ops[0]])
         if isinstance(key, tuple) and key[0] is _CALLBACK:
             (op,) = ops
-            program.steps.append(
-                CallbackStep(op, fallback=not isinstance(op, SimPyFunc))
-            )
+            scheduled.append((order, callback_step(op)))
             continue
         lowering = lowering_for(ops[0])
         ops, chain_ptr = chain_order(ops)
         params = lowering.lower(ops, layout)
         params["chain_ptr"] = chain_ptr
-        program.steps.append(KernelStep(lowering.kernel_kind(key), params, ops))
+        scheduled.append((order, KernelStep(lowering.kernel_kind(key), params, ops)))
+
+    # A feed overwrites its node's output after the operator that computes it (end of
+    # that operator's level, before any reader) or, for a constant node, first of all.
+    producers = {sig: op for op in step_order for sig in op.sets}
+    for i, node in enumerate(feedable):
+        out = model.sig[node]["out"]
+        producer = producers.get(out)
+        order = (-1, i) if producer is None else (level[producer], len(position) + i)
+        scheduled.append((order, FeedStep(node, layout.vec_ref(out), producer)))
+    program.steps = [step for _, step in sorted(scheduled, key=lambda item: item[0])]
 
     for probe in model.probes:
         sig = model.sig[probe]["in"]
         period = 1.0 if probe.sample_every is None else probe.sample_every / model.dt
         program.probes.append(ProbePlan(probe, layout.mat_ref(sig), period, sig.shape))
     return program
+
+
+def input_nodes(model) -> list:
+    """Nodes whose output run-time data may replace: no input, some output."""
+    return [
+        obj
+        for obj in model.sig
+        if isinstance(obj, Node)
+        and obj.size_in == 0
+        and obj.size_out > 0
+        and "out" in model.sig[obj]
+    ]
+
+
+def callback_step(op) -> CallbackStep:
+    if isinstance(op, SimPyFunc):
+        batched = isinstance(op.fn, BatchFunction)
+        return CallbackStep(op, fallback=False, batched=batched)
+    return CallbackStep(op, fallback=True)

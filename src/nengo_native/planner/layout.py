@@ -83,14 +83,18 @@ class Layout:
             int_arena[off : off + values.size] = values
         return arena, int_arena
 
-    def signal_dict(self, arena: np.ndarray, int_arena: np.ndarray) -> SignalDict:
-        """A nengo `SignalDict` whose arrays are views of batch item 0 in the arenas.
+    def signal_dict(
+        self, arena: np.ndarray, int_arena: np.ndarray, item: int = 0
+    ) -> SignalDict:
+        """A nengo `SignalDict` whose arrays are views of one batch item in the arena.
 
         nengo's own ``make_step`` closures (fallback operators, Python functions) read
         and write the simulator's memory through it.
         """
         signals = NativeSignalDict()
         for base, off in self.offset.items():
+            if self.batched[base]:
+                off += item * (self.sparse[base].nnz if base in self.sparse else base.size)
             if base in self.sparse:
                 csr = self.sparse[base]
                 data = arena[off : off + csr.nnz]
@@ -123,7 +127,21 @@ class Layout:
 
     def bstride(self, sig: Signal) -> int:
         base = sig.base
-        return base.size if self.batched[base] else 0
+        if not self.batched[base]:
+            return 0
+        return self.sparse[base].nnz if base in self.sparse else base.size
+
+    def batch_view(self, arena: np.ndarray, sig: Signal) -> np.ndarray:
+        """View of ``sig`` over all batch items, shape ``(batch, *sig.shape)``."""
+        itemsize = arena.itemsize
+        view = np.lib.stride_tricks.as_strided(
+            arena[self.start(sig) :],
+            shape=(self.batch,) + sig.shape,
+            strides=(self.bstride(sig) * itemsize,)
+            + tuple(s * itemsize for s in sig.elemstrides),
+            writeable=self.batched[sig.base],
+        )
+        return view
 
     def start(self, sig: Signal) -> int:
         """Arena offset of the first element of ``sig`` (batch item 0)."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from nengo.builder.operator import Operator
+from nengo.node import Node
 from nengo.probe import Probe
 
 from .layout import Layout
@@ -30,6 +31,20 @@ class CallbackStep:
 
     op: Operator
     fallback: bool
+    batched: bool = False  # one call for the whole minibatch (a BatchNode)
+
+
+@dataclass
+class FeedStep:
+    """Where run-time data for an input node overwrites the node's output.
+
+    ``producer`` is the operator that otherwise computes the output (None for a
+    constant node); a Python producer is not called while the node is fed.
+    """
+
+    node: Node
+    ref: tuple  # vec ref (off, n, stride, bstride) of the node's output
+    producer: Operator | None
 
 
 @dataclass
