@@ -11,7 +11,9 @@ def check_minibatch_size(minibatch_size) -> int:
     """The batch size the core runs with (1 for ``None``)."""
     if minibatch_size is None:
         return 1
-    if isinstance(minibatch_size, bool) or not isinstance(minibatch_size, (int, np.integer)):
+    if isinstance(minibatch_size, bool) or not isinstance(
+        minibatch_size, (int, np.integer)
+    ):
         raise ValidationError(
             f"must be a positive integer or None (got {minibatch_size!r})",
             attr="minibatch_size",
@@ -75,7 +77,8 @@ def check_data(
     for node, value in data.items():
         if not isinstance(node, Node):
             raise ValidationError(
-                f"keys must be nengo Nodes (got {type(node).__name__} {node!r})", attr=attr
+                f"keys must be nengo Nodes (got {type(node).__name__} {node!r})",
+                attr=attr,
             )
         if node not in input_nodes:
             why = (
@@ -92,8 +95,10 @@ def check_data(
             ) from e
         steps = value.shape[1] if value.ndim == 3 else None
         expected = (minibatch_size, n_steps or steps, node.size_out)
-        if value.ndim != 3 or value.shape[0] != minibatch_size or (
-            value.shape[2] != node.size_out
+        if (
+            value.ndim != 3
+            or value.shape[0] != minibatch_size
+            or (value.shape[2] != node.size_out)
         ):
             raise ValidationError(
                 f"data for {node_label(node)} has shape {value.shape}; expected "
@@ -109,7 +114,8 @@ def check_data(
             )
         if not np.all(np.isfinite(value)):
             raise ValidationError(
-                f"data for {node_label(node)} contains NaN or infinite values", attr=attr
+                f"data for {node_label(node)} contains NaN or infinite values",
+                attr=attr,
             )
         checked[node] = value
     return checked, n_steps

@@ -51,13 +51,19 @@ class BatchFunction:
             x = x.reshape((x.shape[0],) + self.shape_in)
         y = self._call(t, x)
         try:
-            y = np.broadcast_to(np.asarray(y, dtype=out.dtype), (len(out),) + self.shape_out)
-        except ValueError as e:
-            shape = getattr(y, "shape", type(y).__name__)
+            y = np.asarray(y, dtype=out.dtype)
+        except (TypeError, ValueError) as e:
             raise SimulationError(
-                f"{self.label}: function returned shape {shape}; expected "
-                f"{(len(out),) + self.shape_out} (minibatch, *shape_out)"
+                f"{self.label}: function returned {type(y).__name__}, not numbers"
             ) from e
+        expected = (len(out),) + self.shape_out
+        if x is None and y.shape == self.shape_out:
+            y = np.broadcast_to(y, expected)  # no input: one output for every item
+        if y.shape != expected:
+            raise SimulationError(
+                f"{self.label}: function returned shape {y.shape}; expected "
+                f"{expected} (minibatch, *shape_out)"
+            )
         if not np.all(np.isfinite(y)):
             raise SimulationError(f"{self.label}: function returned non-finite values")
         out[...] = y.reshape(out.shape)
@@ -88,6 +94,9 @@ class BatchNode(nengo.Node):
         respect to ``x``, used to train through the node.
     label : str, optional
         A name for the node.
+    add_to_container : bool, optional
+        As for every nengo object: whether to add the node to the current network
+        (handled by nengo before ``__init__``).
     """
 
     def __init__(

@@ -44,7 +44,9 @@ class Runtime:
         layout = program.layout
         self.program = program
         self.batch = layout.batch
-        executor_type = _core.Executor32 if layout.dtype == np.float32 else _core.Executor64
+        executor_type = (
+            _core.Executor32 if layout.dtype == np.float32 else _core.Executor64
+        )
         step_offset = layout.int_offset[step_signal.base] + step_signal.elemoffset
         self.executor = executor_type(
             layout.size, layout.int_size, layout.batch, dt, step_offset
@@ -59,7 +61,10 @@ class Runtime:
                 self.executor.add_kernel(step.kind, step.params)
             elif isinstance(step, FeedStep):
                 off, n, stride, bstride = step.ref
-                self.feeds[step.node] = (self.executor.add_feed(off, n, stride, bstride), step)
+                self.feeds[step.node] = (
+                    self.executor.add_feed(off, n, stride, bstride),
+                    step,
+                )
             else:
                 assert isinstance(step, CallbackStep)
                 callback = self.callbacks[step.op] = _Callback()
@@ -69,7 +74,8 @@ class Runtime:
             self.executor.add_probe(off, rows, cols, rs, cs, bs, probe.period)
         # One nengo-style signal dict per batch item; item 0's is `sim.signals`.
         self.item_signals = [
-            layout.signal_dict(self.arena, self.int_arena, item=b) for b in range(self.batch)
+            layout.signal_dict(self.arena, self.int_arena, item=b)
+            for b in range(self.batch)
         ]
         self.signals = self.item_signals[0]
         for signals in self.item_signals[1:]:
@@ -139,7 +145,9 @@ class Runtime:
         buffers = []
         for i, probe in enumerate(self.program.probes):
             n = self.executor.samples_in(i, n_steps)
-            buffers.append(np.empty((n, layout.batch) + probe.shape, dtype=layout.dtype))
+            buffers.append(
+                np.empty((n, layout.batch) + probe.shape, dtype=layout.dtype)
+            )
         feeds = [None] * len(self.feeds)
         for node, (index, step) in self.feeds.items():
             fed = node in data

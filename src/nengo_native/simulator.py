@@ -18,8 +18,6 @@ from nengo.utils.graphs import toposort
 from nengo.utils.progress import Progress, ProgressTracker
 from nengo.utils.simulator import operator_dependency_graph
 
-from functools import partial
-
 from .data import ProbeRecord, SimulationData
 from .inputs import check_data, check_memory, check_minibatch_size, split_batch
 from .planner import plan
@@ -265,10 +263,10 @@ class Simulator:
         # generator exactly as nengo.Simulator.reset does.
         self.rng = np.random.RandomState(self.seed)
         callbacks = self._runtime.callbacks
-        for index, op in enumerate(self._step_order):
+        for op in self._step_order:
             if op in callbacks:
                 self._runtime.make_step_functions(
-                    op, self.dt, self.rng, partial(self._item_rng, index)
+                    op, self.dt, self.rng, self._item_rngs(op)
                 )
             else:
                 lowering = lowering_for(op)
@@ -277,11 +275,27 @@ class Simulator:
         self.clear_probes()
         self._read_clock()
 
-    def _item_rng(self, op_index: int, item: int) -> np.random.RandomState:
-        """Generator of minibatch item ``item`` (>= 1) for the operator at
-        ``op_index`` of the step order: its own stream, fixed by the seed."""
-        seq = np.random.SeedSequence([self.seed, op_index, item])
-        return np.random.RandomState(int(seq.generate_state(1)[0]))
+    def _item_rngs(self, op):
+        """Generators for minibatch items >= 1 of a fallback operator.
+
+        Item 0 draws from the simulator's generator exactly as in nengo. Item b gets
+        its own stream seeded from (s0, b), where s0 is the seed an unseeded process
+        would draw next (or the process's own seed), so the streams depend only on
+        the simulator's seed and not on how the model was built.
+        """
+        process = getattr(op, "process", None)
+        if process is not None and process.seed is not None:
+            s0 = process.seed
+        else:
+            peek = np.random.RandomState()
+            peek.set_state(self.rng.get_state())
+            s0 = peek.randint(npext.maxint)
+
+        def item_rng(item: int) -> np.random.RandomState:
+            seq = np.random.SeedSequence([s0, item])
+            return np.random.RandomState(int(seq.generate_state(1)[0]))
+
+        return item_rng
 
     def clear_probes(self) -> None:
         """Clear all probe histories."""
@@ -293,7 +307,9 @@ class Simulator:
             self._n_steps = int(self.signals[self.model.step].item())
             self._time = float(self.signals[self.model.time].item())
 
-    def run(self, time_in_seconds: float, progress_bar=None, data: dict | None = None) -> None:
+    def run(
+        self, time_in_seconds: float, progress_bar=None, data: dict | None = None
+    ) -> None:
         """Simulate for the given length of time (rounded to a whole number of steps).
 
         Parameters
@@ -336,7 +352,9 @@ class Simulator:
             )
             self.run_steps(steps, progress_bar=progress_bar, data=data)
 
-    def run_steps(self, steps: int, progress_bar=None, data: dict | None = None) -> None:
+    def run_steps(
+        self, steps: int, progress_bar=None, data: dict | None = None
+    ) -> None:
         """Simulate for the given number of time steps.
 
         Parameters
@@ -427,12 +445,16 @@ class Simulator:
         """
         if self.closed:
             raise SimulatorClosed("Simulator cannot run because it is closed.")
-        data, n_steps = check_data(x, self._input_nodes, self._runtime.batch, n_steps, "x")
+        data, n_steps = check_data(
+            x, self._input_nodes, self._runtime.batch, n_steps, "x"
+        )
         if n_steps is None:
             raise ValidationError("give input data or n_steps", attr="n_steps")
         return self._predict_batches([data], n_steps, stateful)
 
-    def predict(self, x=None, n_steps: int | None = None, stateful: bool = False) -> dict:
+    def predict(
+        self, x=None, n_steps: int | None = None, stateful: bool = False
+    ) -> dict:
         """Run input data of any batch size through the model, a minibatch at a time.
 
         Parameters

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
-from nengo.builder.operator import SimPyFunc
+from nengo.builder.operator import SimPyFunc, TimeUpdate
 from nengo.builder.probe import SimProbe
 from nengo.builder.signal import SignalDict
 from nengo.node import Node
@@ -60,7 +60,13 @@ def plan(model, step_order, dg, batch: int = 1, dtype=np.float64) -> Program:
     dtype : numpy.dtype
         Float type of the arena.
     """
-    written = {sig.base for op in step_order for sig in written_signals(op)}
+    # The clock is the same for every batch item: TimeUpdate's signals stay shared.
+    written = {
+        sig.base
+        for op in step_order
+        if not isinstance(op, TimeUpdate)
+        for sig in written_signals(op)
+    }
     bases = collect_bases(model, step_order)
     # Only nodes whose output some operator uses can be fed; a fed node's output
     # differs per batch item even when nothing else writes it.

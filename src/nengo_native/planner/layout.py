@@ -94,7 +94,9 @@ class Layout:
         signals = NativeSignalDict()
         for base, off in self.offset.items():
             if self.batched[base]:
-                off += item * (self.sparse[base].nnz if base in self.sparse else base.size)
+                off += item * (
+                    self.sparse[base].nnz if base in self.sparse else base.size
+                )
             if base in self.sparse:
                 csr = self.sparse[base]
                 data = arena[off : off + csr.nnz]
