@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import numbers
+import signal
+import threading
 import time as _time
 import warnings
 
@@ -29,6 +32,36 @@ logger = logging.getLogger(__name__)
 # Progress and Ctrl-C are handled between chunks of steps run in the core; a chunk
 # is sized to take about this long.
 _CHUNK_SECONDS = 0.05
+
+
+@contextlib.contextmanager
+def _deferred_interrupt():
+    """Hold Ctrl-C until the current chunk of steps has finished.
+
+    The run then stops between two steps, with the clock and the probe data
+    consistent, instead of wherever Python happened to be. Yields ``check()``,
+    which runs the held signal's original handler (by default raising
+    KeyboardInterrupt). Only the main thread receives signals.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: None
+        return
+    pressed = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(frame))
+
+    def check():
+        if pressed:
+            frame = pressed.pop()
+            pressed.clear()
+            if callable(previous):
+                previous(signal.SIGINT, frame)
+            elif previous == signal.SIG_DFL:
+                raise KeyboardInterrupt
+
+    try:
+        yield check
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _float_dtype(dtype) -> np.dtype:
@@ -377,11 +410,15 @@ class Simulator:
         data, _ = check_data(data, self._input_nodes, self._runtime.batch, steps)
         if progress_bar is None:
             progress_bar = self.progress_bar
-        with ProgressTracker(
-            progress_bar, Progress("Simulating", "Simulation", steps)
-        ) as pt:
+        with (
+            ProgressTracker(
+                progress_bar, Progress("Simulating", "Simulation", steps)
+            ) as pt,
+            _deferred_interrupt() as check_interrupt,
+        ):
             done, chunk = 0, 1
             while done < steps:
+                check_interrupt()
                 n = min(chunk, steps - done)
                 start = _time.perf_counter()
                 self._run_chunk(n, {k: v[:, done : done + n] for k, v in data.items()})
