@@ -78,7 +78,9 @@ class Runtime:
             if not isinstance(step, KernelStep):
                 continue
             lowering = lowering_for(step.ops[0])
-            params = lowering.reseed(step.ops, [draws.get(op) for op in step.ops], layout)
+            params = lowering.reseed(
+                step.ops, [draws.get(op) for op in step.ops], layout
+            )
             if params is not None:
                 self.executor.set_kernel_params(index, params)
 

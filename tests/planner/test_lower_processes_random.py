@@ -12,6 +12,7 @@ import textwrap
 import nengo
 import numpy as np
 import pytest
+from _batch import run_batched
 from nengo.builder.processes import SimProcess
 from nengo.processes import (
     BrownNoise,
@@ -24,8 +25,6 @@ from nengo.processes import (
 from nengo.synapses import Triangle
 
 import nengo_native
-
-from _batch import run_batched
 
 NATIVE = (
     WhiteNoise,
@@ -55,9 +54,7 @@ def process_net(interpolations=("cubic", "linear")) -> tuple[nengo.Network, list
         for kind in interpolations:
             data = {0: [1, 0], 0.05: [2, 1], 0.1: [3.5, -1], 0.13: [0, 0]}
             nengo.Node(Piecewise(data, interpolation=kind))
-        ens = nengo.Ensemble(
-            30, 3, noise=WhiteNoise(dist=nengo.dists.Gaussian(0, 0.1))
-        )
+        ens = nengo.Ensemble(30, 3, noise=WhiteNoise(dist=nengo.dists.Gaussian(0, 0.1)))
         nengo.Connection(white, ens)
         tri = nengo.Node(size_in=3)
         nengo.Connection(white, tri, synapse=Triangle(0.01))
@@ -162,7 +159,9 @@ def test_batch_items_have_their_own_streams():
         if p.target is present:
             assert np.array_equal(x[:, 1], x[:, 2])  # deterministic
         else:
-            assert not np.allclose(x[:, 1], x[:, 0]) and not np.allclose(x[:, 1], x[:, 2])
+            assert not np.allclose(x[:, 1], x[:, 0]) and not np.allclose(
+                x[:, 1], x[:, 2]
+            )
     # Item b's white noise is the documented stream (seed 21 is the process's own).
     for b in (1, 2):
         item_seed = int(np.random.SeedSequence([21, b]).generate_state(1)[0])

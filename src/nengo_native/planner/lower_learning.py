@@ -101,7 +101,9 @@ class LearningLowering(Lowering):
         return f"learning_{key[1]}"
 
     def lower(self, ops: list[Operator], layout: Layout) -> dict[str, np.ndarray]:
-        params = ref_fields("delta", [layout.mat_ref(op.delta) for op in ops], MAT_FIELDS)
+        params = ref_fields(
+            "delta", [layout.mat_ref(op.delta) for op in ops], MAT_FIELDS
+        )
         for name in _vectors(ops[0]):
             refs = [layout.vec_ref(_vectors(op)[name]) for op in ops]
             params.update(ref_fields(name, refs, VEC_FIELDS))

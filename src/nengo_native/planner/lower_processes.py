@@ -29,11 +29,9 @@ reset, an op without a seed of its own uses ``s0 = 0``.
 from __future__ import annotations
 
 from collections.abc import Hashable
-
-import numpy as np
-import warnings
 from typing import Any
 
+import numpy as np
 from nengo.builder.processes import SimProcess
 from nengo.dists import Gaussian
 from nengo.processes import (
@@ -147,9 +145,10 @@ def _independent_elements(op: SimProcess, layout: Layout, states=None) -> bool:
             if sig.base is state.base and np.intersect1d(offsets, X).size:
                 return False
         for other in states[i + 1 :]:
-            if other.base is state.base and np.intersect1d(
-                layout.elem_offsets(other).ravel(), X
-            ).size:
+            if (
+                other.base is state.base
+                and np.intersect1d(layout.elem_offsets(other).ravel(), X).size
+            ):
                 return False
     return True
 
@@ -248,11 +247,11 @@ def _noise_ok(op: SimProcess, layout: Layout) -> bool:
 
 
 def _whitesignal_table(op: SimProcess, dt: float, rng) -> np.ndarray:
-    """WhiteSignal's whole periodic signal, as its ``make_step`` draws it from ``rng``."""
+    """WhiteSignal's periodic signal, as its ``make_step`` draws it from ``rng``."""
     process, shape = op.process, op.output.shape
     step = process.make_step((0,), shape, dt, rng, {})
     rows = 2 * int(np.ceil(process.period / dt / 2.0))
-    # step(t) returns signal[round(t / dt) % rows]; reading it at t = i * dt gives row i.
+    # step(t) returns signal[round(t / dt) % rows]: at t = i * dt that is row i.
     return np.array([step(i * dt) for i in range(rows)], dtype=np.float64)
 
 
@@ -261,12 +260,16 @@ def _piecewise_points(process: Piecewise):
     return tp, yp
 
 
-def _step_grid(process: Piecewise, dt: float, dtype) -> np.ndarray:
-    """Simulator times of steps 0, 1, ... until the first at or past the last data
-    point, as the time signal holds them (``step * dt`` stored in the arena type)."""
+def _grid_rows(process: Piecewise, dt: float) -> int:
+    """Steps 0, 1, ... until the first one at or past the last data point."""
     tp, _ = _piecewise_points(process)
-    n_end = max(int(np.ceil(float(max(tp)) / dt)) + 1, 0)
-    steps = np.arange(n_end + 1, dtype=np.int64)
+    return max(int(np.ceil(float(max(tp)) / dt)) + 1, 0) + 1
+
+
+def _step_grid(process: Piecewise, dt: float, dtype) -> np.ndarray:
+    """Simulator times of the `_grid_rows` steps, as the time signal holds them
+    (``step * dt`` stored in the arena type)."""
+    steps = np.arange(_grid_rows(process, dt), dtype=np.int64)
     return (steps * dt).astype(dtype).astype(np.float64)
 
 
@@ -287,8 +290,7 @@ def _lookup_ok(op: SimProcess, layout: Layout) -> bool:
     _, yp = _piecewise_points(process)
     if process.interpolation == "zero":
         return not any(callable(y) for y in yp)
-    grid = _step_grid(process, dt, layout.dtype)
-    return grid.size * op.output.size <= _MAX_TABLE
+    return _grid_rows(process, dt) * op.output.size <= _MAX_TABLE
 
 
 def _lookup_table(op: SimProcess, layout: Layout, s0: int):
@@ -308,10 +310,8 @@ def _lookup_table(op: SimProcess, layout: Layout, s0: int):
         table = np.array([np.ravel(y) for y in yp], dtype=np.float64)
         return _PIECEWISE_ZERO, len(tp), table[None], [dt, *map(float, tp)]
     grid = _step_grid(process, dt, layout.dtype)
-    with warnings.catch_warnings():
-        # nengo warns about 'cubic' without t=0 itself, when it builds its own step.
-        warnings.simplefilter("ignore")
-        step = process.make_step((0,), op.output.shape, dt, None, {})
+    # (nengo's make_step warns about 'cubic' without t=0; so does this, as in nengo.)
+    step = process.make_step((0,), op.output.shape, dt, None, {})
     table = np.asarray(step(grid), dtype=np.float64).reshape(grid.size, size)
     for n in {0, grid.size // 2, grid.size - 1}:
         if not np.array_equal(np.ravel(step(float(grid[n]))), table[n]):
