@@ -6,6 +6,7 @@ import numpy as np
 
 from . import _core
 from .planner import CallbackStep, FeedStep, KernelStep, Program
+from .planner.lowering import lowering_for
 
 
 class _Callback:
@@ -129,6 +130,26 @@ class Runtime:
             fn.batched(0.0 if t is None else t.item(), x, out)
 
         return step_batch_node
+
+    def reseed(self, draws: dict) -> None:
+        """Give seed-dependent kernels their new parameters after a reset.
+
+        Parameters
+        ----------
+        draws : dict
+            For each native op, what its lowering's ``consume_rng`` returned while the
+            simulator's generator was replayed in nengo's step order.
+        """
+        layout = self.program.layout
+        for index, step in enumerate(self.program.steps):
+            if not isinstance(step, KernelStep):
+                continue
+            lowering = lowering_for(step.ops[0])
+            params = lowering.reseed(
+                step.ops, [draws.get(op) for op in step.ops], layout
+            )
+            if params is not None:
+                self.executor.set_kernel_params(index, params)
 
     def run(
         self, n_steps: int, data: dict | None = None

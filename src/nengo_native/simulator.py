@@ -296,6 +296,7 @@ class Simulator:
         # generator exactly as nengo.Simulator.reset does.
         self.rng = np.random.RandomState(self.seed)
         callbacks = self._runtime.callbacks
+        draws = {}
         for op in self._step_order:
             if op in callbacks:
                 self._runtime.make_step_functions(
@@ -304,7 +305,9 @@ class Simulator:
             else:
                 lowering = lowering_for(op)
                 if lowering is not None:
-                    lowering.consume_rng(op, self.rng)
+                    draws[op] = lowering.consume_rng(op, self.rng)
+        # Kernels whose numbers depend on the seed (noise) get their new states.
+        self._runtime.reseed(draws)
         self.clear_probes()
         self._read_clock()
 

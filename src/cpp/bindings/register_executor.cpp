@@ -124,7 +124,13 @@ void register_executor(py::module_& m, const char* name) {
           py::arg("n_steps"), py::arg("buffers"), py::arg("feeds"))
       .def_property_readonly("samples_written", &Exec::samples_written)
       .def_property_readonly("steps_completed", &Exec::steps_completed)
-      .def("reset_kernels", &Exec::reset_kernels);
+      .def("reset_kernels", &Exec::reset_kernels)
+      .def(
+          "set_kernel_params",
+          [](Exec& e, size_t index, const py::dict& params) {
+            e.set_kernel_params(index, to_params(params));
+          },
+          py::arg("index"), py::arg("params"));
 }
 
 }  // namespace

@@ -143,6 +143,13 @@ void Executor<T>::reset_kernels() {
     if (step.kernel) step.kernel->reset();
 }
 
+template <typename T>
+void Executor<T>::set_kernel_params(size_t index, const Params& params) {
+  if (index >= steps_.size() || !steps_[index].kernel)
+    throw std::out_of_range("step " + std::to_string(index) + " is not a kernel");
+  steps_[index].kernel->set_params(params);
+}
+
 template class Executor<float>;
 template class Executor<double>;
 

@@ -59,6 +59,9 @@ class Executor {
   int64_t steps_completed() const { return completed_; }
 
   void reset_kernels();
+  // Hand new seed-dependent parameters to the kernel of step `index` (in Program order,
+  // callbacks included).
+  void set_kernel_params(size_t index, const Params& params);
 
  private:
   struct Step {

@@ -4,6 +4,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,12 @@ class Kernel {
   virtual void forward(const Context<T>& ctx) = 0;
   // Restore internal state (not held in the arena) to its initial value.
   virtual void reset() {}
+  // Replace the seed-dependent part of the parameters (random generator states, tables
+  // drawn at make_step) when the simulator is reset with a new seed; it also becomes what
+  // reset() restores. Kernels that do not depend on the seed refuse.
+  virtual void set_params(const Params&) {
+    throw std::invalid_argument("this kernel has no seed-dependent parameters");
+  }
 };
 
 template <typename T>

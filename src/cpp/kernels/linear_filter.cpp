@@ -53,90 +53,98 @@ LinearFilterKernel<T>::LinearFilterKernel(const Params& p, const Shape& s) {
 }
 
 template <typename T>
+void filter_apply(FilterVariant variant, const double* c, bool inc, int64_t ns, const T* pu,
+                  const VecRef& u, T* py, const VecRef& out, T* px, const MatRef& x) {
+  switch (variant) {
+    case FilterVariant::NoX: {
+      // numpy: `d * signal` in the signal's type.
+      const T d = static_cast<T>(c[0]);
+      for (int64_t j = 0; j < out.n; ++j) {
+        const T y = d * pu[j * u.stride];
+        T& o = py[j * out.stride];
+        o = inc ? static_cast<T>(o + y) : y;
+      }
+      break;
+    }
+    case FilterVariant::OneX: {
+      // numpy: `X *= a; X += b * signal; return X[0]`, each in the state's type.
+      const T a = static_cast<T>(c[0]), bb = static_cast<T>(c[1]);
+      for (int64_t j = 0; j < out.n; ++j) {
+        T& xs = px[j * x.cstride];
+        const T scaled = xs * a;
+        const T drive = bb * pu[j * u.stride];
+        xs = scaled + drive;
+        T& o = py[j * out.stride];
+        o = inc ? static_cast<T>(o + xs) : xs;
+      }
+      break;
+    }
+    case FilterVariant::OneXScalar: {
+      // Python floats: `a * X.item() + b * signal.item()` in double, stored in the state.
+      const double scaled = c[0] * static_cast<double>(px[0]);
+      const double drive = c[1] * static_cast<double>(pu[0]);
+      px[0] = static_cast<T>(scaled + drive);
+      py[0] = inc ? static_cast<T>(py[0] + px[0]) : px[0];
+      break;
+    }
+    case FilterVariant::NoD:
+    case FilterVariant::General: {
+      // A, B, C, D are float64 in nengo, so numpy computes in double and rounds on store.
+      const double *A = c, *B = c + ns * ns, *C = B + ns, D = C[ns];
+      const bool general = variant == FilterVariant::General;
+      thread_local std::vector<double> next;
+      next.resize(ns);
+      for (int64_t j = 0; j < out.n; ++j) {
+        T* xj = px + j * x.cstride;
+        const double uj = static_cast<double>(pu[j * u.stride]);
+        double y = 0.0;
+        if (general) {  // y = C x[t] + D u[t], from the old state
+          for (int64_t k = 0; k < ns; ++k) {
+            const double term = C[k] * static_cast<double>(xj[k * x.rstride]);
+            y = k == 0 ? term : y + term;
+          }
+          const double pass = D * uj;
+          y = y + pass;
+        }
+        for (int64_t r = 0; r < ns; ++r) {  // x[t+1] = A x[t] + B u[t]
+          double acc = 0.0;
+          for (int64_t k = 0; k < ns; ++k) {
+            const double term = A[r * ns + k] * static_cast<double>(xj[k * x.rstride]);
+            acc = k == 0 ? term : acc + term;
+          }
+          const double drive = B[r] * uj;
+          next[r] = acc + drive;
+        }
+        for (int64_t r = 0; r < ns; ++r) xj[r * x.rstride] = static_cast<T>(next[r]);
+        if (!general) {  // y = C x[t+1], from the new (stored) state
+          for (int64_t k = 0; k < ns; ++k) {
+            const double term = C[k] * static_cast<double>(xj[k * x.rstride]);
+            y = k == 0 ? term : y + term;
+          }
+        }
+        T& o = py[j * out.stride];
+        o = inc ? static_cast<T>(static_cast<double>(o) + y) : static_cast<T>(y);
+      }
+      break;
+    }
+  }
+}
+
+template void filter_apply<float>(FilterVariant, const double*, bool, int64_t, const float*,
+                                  const VecRef&, float*, const VecRef&, float*, const MatRef&);
+template void filter_apply<double>(FilterVariant, const double*, bool, int64_t, const double*,
+                                   const VecRef&, double*, const VecRef&, double*,
+                                   const MatRef&);
+
+template <typename T>
 void LinearFilterKernel<T>::run_item(const Context<T>& ctx, int64_t i) const {
   const VecRef &u = u_[i], &out = out_[i];
   const MatRef& x = x_[i];
   const double* c = coef_.data() + coef_ptr_[i];
   const bool inc = inc_[i] != 0;
-  const int64_t ns = x.rows;
-  for (int64_t b = 0; b < ctx.batch; ++b) {
-    const T* pu = ctx.data + u.off + b * u.bstride;
-    T* py = ctx.data + out.off + b * out.bstride;
-    T* px = ctx.data + x.off + b * x.bstride;
-    switch (variant_[i]) {
-      case FilterVariant::NoX: {
-        // numpy: `d * signal` in the signal's type.
-        const T d = static_cast<T>(c[0]);
-        for (int64_t j = 0; j < out.n; ++j) {
-          const T y = d * pu[j * u.stride];
-          T& o = py[j * out.stride];
-          o = inc ? static_cast<T>(o + y) : y;
-        }
-        break;
-      }
-      case FilterVariant::OneX: {
-        // numpy: `X *= a; X += b * signal; return X[0]`, each in the state's type.
-        const T a = static_cast<T>(c[0]), bb = static_cast<T>(c[1]);
-        for (int64_t j = 0; j < out.n; ++j) {
-          T& xs = px[j * x.cstride];
-          const T scaled = xs * a;
-          const T drive = bb * pu[j * u.stride];
-          xs = scaled + drive;
-          T& o = py[j * out.stride];
-          o = inc ? static_cast<T>(o + xs) : xs;
-        }
-        break;
-      }
-      case FilterVariant::OneXScalar: {
-        // Python floats: `a * X.item() + b * signal.item()` in double, stored in the state.
-        const double scaled = c[0] * static_cast<double>(px[0]);
-        const double drive = c[1] * static_cast<double>(pu[0]);
-        px[0] = static_cast<T>(scaled + drive);
-        py[0] = inc ? static_cast<T>(py[0] + px[0]) : px[0];
-        break;
-      }
-      case FilterVariant::NoD:
-      case FilterVariant::General: {
-        // A, B, C, D are float64 in nengo, so numpy computes in double and rounds on store.
-        const double *A = c, *B = c + ns * ns, *C = B + ns, D = C[ns];
-        const bool general = variant_[i] == FilterVariant::General;
-        thread_local std::vector<double> next;
-        next.resize(ns);
-        for (int64_t j = 0; j < out.n; ++j) {
-          T* xj = px + j * x.cstride;
-          const double uj = static_cast<double>(pu[j * u.stride]);
-          double y = 0.0;
-          if (general) {  // y = C x[t] + D u[t], from the old state
-            for (int64_t k = 0; k < ns; ++k) {
-              const double term = C[k] * static_cast<double>(xj[k * x.rstride]);
-              y = k == 0 ? term : y + term;
-            }
-            const double pass = D * uj;
-            y = y + pass;
-          }
-          for (int64_t r = 0; r < ns; ++r) {  // x[t+1] = A x[t] + B u[t]
-            double acc = 0.0;
-            for (int64_t k = 0; k < ns; ++k) {
-              const double term = A[r * ns + k] * static_cast<double>(xj[k * x.rstride]);
-              acc = k == 0 ? term : acc + term;
-            }
-            const double drive = B[r] * uj;
-            next[r] = acc + drive;
-          }
-          for (int64_t r = 0; r < ns; ++r) xj[r * x.rstride] = static_cast<T>(next[r]);
-          if (!general) {  // y = C x[t+1], from the new (stored) state
-            for (int64_t k = 0; k < ns; ++k) {
-              const double term = C[k] * static_cast<double>(xj[k * x.rstride]);
-              y = k == 0 ? term : y + term;
-            }
-          }
-          T& o = py[j * out.stride];
-          o = inc ? static_cast<T>(static_cast<double>(o) + y) : static_cast<T>(y);
-        }
-        break;
-      }
-    }
-  }
+  for (int64_t b = 0; b < ctx.batch; ++b)
+    filter_apply(variant_[i], c, inc, x.rows, ctx.data + u.off + b * u.bstride, u,
+                 ctx.data + out.off + b * out.bstride, out, ctx.data + x.off + b * x.bstride, x);
 }
 
 template <typename T>

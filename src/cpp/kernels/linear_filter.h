@@ -12,6 +12,14 @@ namespace nengo_native {
 // nengo's LinearFilter Step classes; the planner picks one per filter with nengo's own rules.
 enum class FilterVariant : int64_t { NoX = 0, OneX = 1, OneXScalar = 2, NoD = 3, General = 4 };
 
+// One minibatch item of one filter, with nengo's Step arithmetic: `pu`, `py`, `px` point at
+// the item's input, output and state; `u`, `out`, `x` give sizes and strides (their offsets
+// are not used). `c` holds the variant's coefficients, `ns` the number of states. Shared
+// with the filtered-noise kernel, which filters noise drawn into a buffer.
+template <typename T>
+void filter_apply(FilterVariant variant, const double* c, bool inc, int64_t ns, const T* pu,
+                  const VecRef& u, T* py, const VecRef& out, T* px, const MatRef& x);
+
 template <typename T>
 class LinearFilterKernel : public Kernel<T> {
  public:

@@ -303,11 +303,14 @@ RandomSpikingKernel<T>::RandomSpikingKernel(const Params& p, const Shape& s, boo
   amplitude_ = p.real_array("amplitude", n);
   negative_ = p.int_array("negative", n);
   read_chain_ptr(p, n);
-  const auto& key = p.int_array("rng_key", n * MT19937::kN);
-  const auto& pos = p.int_array("rng_pos", n);
+  // One generator per op and minibatch item, op-major.
+  const size_t n_rng = n * static_cast<size_t>(s.batch);
+  const auto& key = p.int_array("rng_key", n_rng * MT19937::kN);
+  const auto& pos = p.int_array("rng_pos", n_rng);
+  for (size_t k = 0; k < n_rng; ++k) rng_.emplace_back(key.data() + k * MT19937::kN, pos[k]);
+  batch_ = s.batch;
   for (size_t i = 0; i < n; ++i) {
     if (j_[i].n != out_[i].n) throw std::invalid_argument("neurons: J and output sizes differ");
-    rng_.emplace_back(key.data() + i * MT19937::kN, pos[i]);
     work_ += out_[i].n * s.batch;
   }
 }
@@ -319,9 +322,9 @@ std::string RandomSpikingKernel<T>::run_item(const Context<T>& ctx, size_t i) {
   const T dt = T(ctx.dt);
   // Python-level `amplitude / dt`: a double that numpy rounds to T when it meets T values.
   const double spike = amplitude_[i] / ctx.dt;
-  MT19937& rng = rng_[i];
-  // Batch items draw one after another from the one stream (batch 1 is nengo's case).
+  // Each minibatch item draws from its own stream (item 0's is nengo's).
   for (int64_t b = 0; b < ctx.batch; ++b) {
+    MT19937& rng = rng_[i * batch_ + b];
     const T* pj = ctx.data + j.off + b * j.bstride;
     T* po = ctx.data + o.off + b * o.bstride;
     if (poisson_) {
@@ -363,7 +366,7 @@ template <typename T>
 void RandomSpikingKernel<T>::forward(const Context<T>& ctx) {
   // Every item has its own generator, so items may run on any thread; errors are collected
   // and the first (in item order) is raised, never thrown across the OpenMP region.
-  const int64_t n = static_cast<int64_t>(rng_.size());
+  const int64_t n = static_cast<int64_t>(j_.size());
   std::vector<std::string> errors(static_cast<size_t>(n));
   parallel_for(n, work_ >= kParallelThreshold,
                [&](int64_t i) { errors[i] = run_item(ctx, static_cast<size_t>(i)); });

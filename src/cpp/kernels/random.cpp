@@ -30,6 +30,26 @@ void MT19937::regenerate() {
   pos_ = 0;
 }
 
+double LegacyRandom::next_gauss() {
+  if (has_gauss) {
+    has_gauss = false;
+    const double cached = gauss;
+    gauss = 0.0;
+    return cached;
+  }
+  double f, x1, x2, r2;
+  do {
+    x1 = 2.0 * mt.next_double() - 1.0;
+    x2 = 2.0 * mt.next_double() - 1.0;
+    r2 = x1 * x1 + x2 * x2;
+  } while (r2 >= 1.0 || r2 == 0.0);
+  // Polar method, as numpy writes it: f = sqrt(-2 log(r2) / r2).
+  f = std::sqrt(-2.0 * std::log(r2) / r2);
+  gauss = f * x1;
+  has_gauss = true;
+  return f * x2;
+}
+
 namespace {
 
 // log(gamma(x)) as numpy's distributions compute it (Stirling series with a shift for

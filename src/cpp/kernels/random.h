@@ -40,6 +40,20 @@ class MT19937 {
   int pos_ = kN;
 };
 
+// numpy's legacy RandomState: the Mersenne Twister plus the cached second Gaussian of the
+// polar Box-Muller method (`has_gauss`, `gauss` in `get_state()`), so `normal` draws exactly
+// the numbers `RandomState.normal` draws.
+struct LegacyRandom {
+  MT19937 mt;
+  bool has_gauss = false;
+  double gauss = 0.0;
+
+  // numpy's legacy_gauss: a polar Box-Muller pair, returning the second value first.
+  double next_gauss();
+  // numpy's legacy_normal: `loc + scale * gauss`.
+  double normal(double loc, double scale) { return loc + scale * next_gauss(); }
+};
+
 // numpy's legacy `RandomState.poisson` for one draw (lam must already be validated).
 int64_t poisson(MT19937& rng, double lam);
 // The largest lam numpy's legacy `poisson` accepts.

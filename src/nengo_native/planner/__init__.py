@@ -18,7 +18,13 @@ from nengo.node import Node
 from ..node import BatchFunction
 
 # Importing the lowering modules registers them.
-from . import lower_copy, lower_dot, lower_neurons, lower_processes  # noqa: F401
+from . import (  # noqa: F401
+    lower_copy,
+    lower_dot,
+    lower_learning,
+    lower_neurons,
+    lower_processes,
+)
 from .layout import Layout
 from .lowering import lowering_for, written_signals
 from .program import CallbackStep, FeedStep, KernelStep, ProbePlan, Program

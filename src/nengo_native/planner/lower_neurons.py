@@ -9,6 +9,11 @@ nengo's builder stores in ``op.state_extra["rng"]``. Its MT19937 state is copied
 the kernel here, at planning time; from then on the C++ kernel owns the stream and the
 RandomState left in the nengo model is not advanced by running the simulator. As in
 nengo, which never reseeds it, ``Simulator.reset`` does not rewind the stream.
+
+In a minibatch, item 0 draws exactly nengo's stream; item ``b >= 1`` has a stream of
+its own, ``np.random.RandomState(int(np.random.SeedSequence([s0, b]).generate_state(1)
+[0]))`` with ``s0 = int(rng.get_state()[1][0])`` (the first word of item 0's MT19937
+key when the model is planned).
 """
 
 from __future__ import annotations
@@ -111,6 +116,17 @@ def _mt19937_state(rng) -> tuple[np.ndarray, int] | None:
     return key, int(state["state"]["pos"])
 
 
+def _item_states(rng, batch: int) -> list[tuple[np.ndarray, int]]:
+    """MT19937 states of minibatch items 0..batch-1 for an op whose nengo generator
+    is ``rng`` (item 0 continues ``rng`` itself; see the module docstring)."""
+    states = [_mt19937_state(rng)]
+    s0 = int(states[0][0][0])
+    for b in range(1, batch):
+        seed = int(np.random.SeedSequence([s0, b]).generate_state(1)[0])
+        states.append(_mt19937_state(np.random.RandomState(seed)))
+    return states
+
+
 def _disjoint(layout: Layout, reads, writes) -> bool:
     """Whether the written signals overlap neither each other nor the read ones.
 
@@ -176,7 +192,11 @@ class SimNeuronsLowering(Lowering):
         for name in model.params:
             params[name] = np.array([float(getattr(op.neurons, name)) for op in ops])
         if model.rng:
-            states = [_mt19937_state(op.state_extra["rng"]) for op in ops]
+            states = [
+                state
+                for op in ops
+                for state in _item_states(op.state_extra["rng"], layout.batch)
+            ]
             params["rng_key"] = np.concatenate([key for key, _ in states])
             params["rng_pos"] = np.array([pos for _, pos in states], dtype=np.int64)
             params["negative"] = np.array(

@@ -1,19 +1,49 @@
-"""SimProcess as native kernels (linear filters).
+"""SimProcess as native kernels.
 
-Only the exact types `nengo.LinearFilter`, `nengo.Lowpass` and `nengo.Alpha` run
-natively: a user subclass may override ``make_step`` and falls back. The filter's
-step variant (NoX, OneX, OneXScalar, NoD, General) is chosen by nengo's own
-``LinearFilter.make_step`` so the native kernel does the same arithmetic, in the
-same order, as the Python step it replaces.
+Exact types only (a user subclass may override ``make_step`` and falls back):
+
+- ``linear_filter``: `nengo.LinearFilter`, `nengo.Lowpass`, `nengo.Alpha`. The step
+  variant (NoX, OneX, OneXScalar, NoD, General) is chosen by nengo's own
+  ``LinearFilter.make_step`` so the kernel does the same arithmetic, in the same
+  order, as the Python step it replaces.
+- ``process_noise``: `WhiteNoise`, `FilteredNoise` (with one of the filters above)
+  and `BrownNoise`, with a `nengo.dists.Gaussian` distribution (other distributions
+  fall back). The kernel draws numpy's legacy ``RandomState.normal`` stream itself.
+- ``process_lookup``: `WhiteSignal` (its periodic signal, drawn at ``make_step``,
+  becomes a table), `PresentInput`, and `Piecewise` ('zero' interpolation is looked
+  up from the data points; the scipy interpolations are evaluated here at every step
+  time up to the last data point). Piecewise data with callables falls back.
+- ``process_triangle``: `nengo.synapses.Triangle`.
+
+Random streams. Item 0 of a minibatch draws exactly what ``nengo.Simulator`` draws:
+the process's generator is ``np.random.RandomState(s0)`` with ``s0`` the seed
+``process.get_rng`` uses (``process.seed``, else one ``randint`` from the simulator's
+generator). Item ``b >= 1`` uses
+``np.random.RandomState(int(np.random.SeedSequence([s0, b]).generate_state(1)[0]))``.
+``Simulator.reset(seed)`` replays the simulator's generator in nengo's step order;
+`SimProcessLowering.consume_rng` returns each op's ``s0`` and `reseed` turns them into
+the noise kernels' new generator states and WhiteSignal's new tables. Until the first
+reset, an op without a seed of its own uses ``s0 = 0``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable
+from typing import Any
 
 import numpy as np
 from nengo.builder.processes import SimProcess
-from nengo.synapses import Alpha, LinearFilter, Lowpass
+from nengo.dists import Gaussian
+from nengo.processes import (
+    BrownNoise,
+    FilteredNoise,
+    Piecewise,
+    PresentInput,
+    WhiteNoise,
+    WhiteSignal,
+)
+from nengo.synapses import Alpha, LinearFilter, Lowpass, Triangle
+from nengo.utils.numpy import maxint
 
 from .layout import MAT_FIELDS, VEC_FIELDS, Layout, ref_fields
 from .lowering import Lowering, register
@@ -43,6 +73,22 @@ def affine_ref(offsets: np.ndarray) -> tuple[int, int, int, int, int] | None:
     return (off, rows, cols, rs, cs) if np.array_equal(grid, offsets) else None
 
 
+def synapse_step(synapse, shape: tuple, X, dt: float):
+    """nengo's step object for a native filter ``synapse`` with state signal ``X``
+    (built on a scratch state), or None."""
+    if type(synapse) not in _NATIVE_PROCESSES:
+        return None
+    if X.ndim != len(shape) + 1 or X.shape[1:] != shape:
+        return None
+    try:
+        step = synapse.make_step(
+            shape, shape, dt, None, {"X": np.zeros(X.shape, dtype=np.float64)}
+        )
+    except Exception:  # noqa: BLE001 - whatever nengo refuses, nengo reports itself
+        return None
+    return step if type(step) in _VARIANTS else None
+
+
 def filter_step(op: SimProcess, dt: float):
     """nengo's step object for ``op``'s filter (built on a scratch state), or None
     when ``op`` is not a filter this module runs natively."""
@@ -51,39 +97,36 @@ def filter_step(op: SimProcess, dt: float):
         return None
     if inp.shape != out.shape or "X" not in op.state or len(op.state) != 1:
         return None
-    X = op.state["X"]
-    if X.ndim != out.ndim + 1 or X.shape[1:] != out.shape:
+    return synapse_step(process, out.shape, op.state["X"], dt)
+
+
+def flat_vec_ref(sig, layout: Layout):
+    """(off, n, stride, bstride) of ``sig`` flattened, if its elements are strided."""
+    if not layout.is_dense_float(sig):
         return None
-    try:
-        step = process.make_step(
-            inp.shape, out.shape, dt, None, {"X": np.zeros(X.shape, dtype=np.float64)}
-        )
-    except Exception:  # noqa: BLE001 - whatever nengo refuses, nengo reports itself
+    r = affine_ref(layout.elem_offsets(sig).reshape(1, sig.size))
+    return None if r is None else (r[0], sig.size, r[4], layout.bstride(sig))
+
+
+def state_ref(X, size: int, layout: Layout):
+    """(off, rows, cols, rstride, cstride, bstride) of a state flattened to
+    (X.shape[0], size), if its elements form a strided grid."""
+    if not layout.is_dense_float(X):
         return None
-    return step if type(step) in _VARIANTS else None
+    x = affine_ref(layout.elem_offsets(X).reshape(X.shape[0], size))
+    return None if x is None else (*x, layout.bstride(X))
 
 
 def filter_refs(op: SimProcess, layout: Layout):
     """Strided refs of input, output and state X (flattened to (n_states, size)),
     or None when one of them is not a strided grid in the arena."""
-    sigs = (op.input, op.output, op.state["X"])
-    if not all(layout.is_dense_float(s) for s in sigs):
-        return None
-    inp, out, X = sigs
-    size = out.size
-    u = affine_ref(layout.elem_offsets(inp).reshape(1, size))
-    y = affine_ref(layout.elem_offsets(out).reshape(1, size))
-    x = affine_ref(layout.elem_offsets(X).reshape(X.shape[0], size))
-    if u is None or y is None or x is None:
-        return None
-    return (
-        (u[0], size, u[4], layout.bstride(inp)),
-        (y[0], size, y[4], layout.bstride(out)),
-        (x[0], x[1], x[2], x[3], x[4], layout.bstride(X)),
-    )
+    u = flat_vec_ref(op.input, layout)
+    y = flat_vec_ref(op.output, layout)
+    x = state_ref(op.state["X"], op.output.size, layout)
+    return None if u is None or y is None or x is None else (u, y, x)
 
 
-def _independent_elements(op: SimProcess, layout: Layout) -> bool:
+def _independent_elements(op: SimProcess, layout: Layout, states=None) -> bool:
     """Whether element j of the output depends only on element j of the input and
     column j of X, so the kernel may go element by element.
 
@@ -91,14 +134,22 @@ def _independent_elements(op: SimProcess, layout: Layout) -> bool:
     the same result when input and output touch disjoint memory or exactly the same
     elements in the same order; the state must not overlap either of them.
     """
-    sigs = (op.input, op.output, op.state["X"])
-    inp, out, X = (layout.elem_offsets(s).ravel() for s in sigs)
+    states = [op.state["X"]] if states is None else states
+    inp, out = (layout.elem_offsets(s).ravel() for s in (op.input, op.output))
     same_in_out = op.input.base is op.output.base
     if same_in_out and not np.array_equal(inp, out) and np.intersect1d(inp, out).size:
         return False
-    for sig, offsets in ((op.input, inp), (op.output, out)):
-        if sig.base is op.state["X"].base and np.intersect1d(offsets, X).size:
-            return False
+    for i, state in enumerate(states):
+        X = layout.elem_offsets(state).ravel()
+        for sig, offsets in ((op.input, inp), (op.output, out)):
+            if sig.base is state.base and np.intersect1d(offsets, X).size:
+                return False
+        for other in states[i + 1 :]:
+            if (
+                other.base is state.base
+                and np.intersect1d(layout.elem_offsets(other).ravel(), X).size
+            ):
+                return False
     return True
 
 
@@ -114,15 +165,198 @@ def filter_coefficients(step) -> np.ndarray:
     ).astype(np.float64)
 
 
+_NOISE = (WhiteNoise, FilteredNoise, BrownNoise)
+_LOOKUP = (WhiteSignal, PresentInput, Piecewise)
+# Lookup modes; must match `LookupMode` in kernels/processes.h.
+_PERIODIC, _PRESENT, _PIECEWISE_ZERO, _STEP_GRID = 0, 1, 2, 3
+# An interpolated Piecewise is tabulated at every step up to its last data point;
+# beyond this many table values it falls back.
+_MAX_TABLE = 20_000_000
+
+
+def item_rngs(s0: int, batch: int) -> list[np.random.RandomState]:
+    """The generators of minibatch items 0..batch-1 for item 0's seed ``s0``."""
+    rngs = [np.random.RandomState(s0)]
+    for b in range(1, batch):
+        seed = int(np.random.SeedSequence([int(s0), b]).generate_state(1)[0])
+        rngs.append(np.random.RandomState(seed))
+    return rngs
+
+
+def _plan_seed(op: SimProcess) -> int:
+    return 0 if op.process.seed is None else int(op.process.seed)
+
+
+def _rng_params(seeds: list[int], batch: int) -> dict[str, np.ndarray]:
+    """Generator states of every (op, item), op-major, for the noise kernel."""
+    keys, pos, has_gauss, gauss = [], [], [], []
+    for s0 in seeds:
+        for rng in item_rngs(s0, batch):
+            _, key, p, has, cached = rng.get_state(legacy=True)
+            keys.append(np.asarray(key, dtype=np.int64))
+            pos.append(p)
+            has_gauss.append(has)
+            gauss.append(cached)
+    return {
+        "rng_key": np.concatenate(keys),
+        "rng_pos": np.array(pos, dtype=np.int64),
+        "rng_has_gauss": np.array(has_gauss, dtype=np.int64),
+        "rng_gauss": np.array(gauss, dtype=np.float64),
+    }
+
+
+def _no_input_vector_out(op: SimProcess, layout: Layout):
+    """The output's ref when ``op`` has no input and a 1-D output, else None."""
+    if op.input is not None or op.output.ndim != 1:
+        return None
+    return layout.vec_ref(op.output) if layout.is_dense_float(op.output) else None
+
+
+def _noise_filter(op: SimProcess, dt: float):
+    """nengo's filter step of a FilteredNoise/BrownNoise op, None for WhiteNoise,
+    False when the op cannot run natively."""
+    if type(op.process) is WhiteNoise:
+        return None if not op.state else False
+    if set(op.state) != {"X"}:
+        return False
+    step = synapse_step(op.process.synapse, op.output.shape, op.state["X"], dt)
+    if step is None:
+        return False
+    if type(step) is LinearFilter.General and op.mode == "inc":
+        return False  # nengo's own (1, n) result is refused by `+=`; let nengo say so
+    return step
+
+
+def _noise_ok(op: SimProcess, layout: Layout) -> bool:
+    process = op.process
+    if type(process.dist) is not Gaussian:
+        return False  # other distributions sample differently: nengo runs them
+    if _no_input_vector_out(op, layout) is None:
+        return False
+    step = _noise_filter(op, layout.dt)
+    if step is False:
+        return False
+    if step is not None:
+        X = op.state["X"]
+        if state_ref(X, op.output.size, layout) is None:
+            return False
+        out, x = (layout.elem_offsets(s).ravel() for s in (op.output, X))
+        if X.base is op.output.base and np.intersect1d(out, x).size:
+            return False
+    return True
+
+
+def _whitesignal_table(op: SimProcess, dt: float, rng) -> np.ndarray:
+    """WhiteSignal's periodic signal, as its ``make_step`` draws it from ``rng``."""
+    process, shape = op.process, op.output.shape
+    step = process.make_step((0,), shape, dt, rng, {})
+    rows = 2 * int(np.ceil(process.period / dt / 2.0))
+    # step(t) returns signal[round(t / dt) % rows]: at t = i * dt that is row i.
+    return np.array([step(i * dt) for i in range(rows)], dtype=np.float64)
+
+
+def _piecewise_points(process: Piecewise):
+    tp, yp = zip(*sorted(process.data.items()))
+    return tp, yp
+
+
+def _grid_rows(process: Piecewise, dt: float) -> int:
+    """Steps 0, 1, ... until the first one at or past the last data point."""
+    tp, _ = _piecewise_points(process)
+    return max(int(np.ceil(float(max(tp)) / dt)) + 1, 0) + 1
+
+
+def _step_grid(process: Piecewise, dt: float, dtype) -> np.ndarray:
+    """Simulator times of the `_grid_rows` steps, as the time signal holds them
+    (``step * dt`` stored in the arena type)."""
+    steps = np.arange(_grid_rows(process, dt), dtype=np.int64)
+    return (steps * dt).astype(dtype).astype(np.float64)
+
+
+def _lookup_ok(op: SimProcess, layout: Layout) -> bool:
+    ref = _no_input_vector_out(op, layout)
+    if ref is None or op.state:
+        return False
+    process, dt = op.process, layout.dt
+    if type(process) is WhiteSignal:
+        try:  # nengo validates `high` at make_step; the fallback raises its error
+            process.make_step((0,), op.output.shape, dt, np.random.RandomState(0), {})
+        except Exception:  # noqa: BLE001
+            return False
+        return True
+    if type(process) is PresentInput:
+        inputs = np.asarray(process.inputs)
+        return inputs.reshape(len(inputs), -1).shape[1] == op.output.size
+    _, yp = _piecewise_points(process)
+    if process.interpolation == "zero":
+        return not any(callable(y) for y in yp)
+    return _grid_rows(process, dt) * op.output.size <= _MAX_TABLE
+
+
+def _lookup_table(op: SimProcess, layout: Layout, s0: int):
+    """(mode, rows, table of shape (items, rows, size), constants) of a lookup op."""
+    process, dt, size = op.process, layout.dt, op.output.size
+    if type(process) is WhiteSignal:
+        tables = [
+            _whitesignal_table(op, dt, rng) for rng in item_rngs(s0, layout.batch)
+        ]
+        return _PERIODIC, tables[0].shape[0], np.stack(tables), [dt]
+    if type(process) is PresentInput:
+        inputs = np.asarray(process.inputs)
+        table = inputs.reshape(len(inputs), -1).astype(np.float64)
+        return _PRESENT, len(table), table[None], [dt, float(process.presentation_time)]
+    tp, yp = _piecewise_points(process)
+    if process.interpolation == "zero":
+        table = np.array([np.ravel(y) for y in yp], dtype=np.float64)
+        return _PIECEWISE_ZERO, len(tp), table[None], [dt, *map(float, tp)]
+    grid = _step_grid(process, dt, layout.dtype)
+    # (nengo's make_step warns about 'cubic' without t=0; so does this, as in nengo.)
+    step = process.make_step((0,), op.output.shape, dt, None, {})
+    table = np.asarray(step(grid), dtype=np.float64).reshape(grid.size, size)
+    for n in {0, grid.size // 2, grid.size - 1}:
+        if not np.array_equal(np.ravel(step(float(grid[n]))), table[n]):
+            # scipy evaluated a whole array differently from one point: one by one.
+            table = np.array([np.ravel(step(float(t))) for t in grid], dtype=np.float64)
+            break
+    return _STEP_GRID, grid.size, table[None], [dt, *grid]
+
+
+def _triangle_ok(op: SimProcess, layout: Layout) -> bool:
+    if op.input is None or op.input.shape != op.output.shape or op.output.ndim > 1:
+        return False
+    if set(op.state) != {"X", "Y", "Xi"}:
+        return False
+    X, Y, Xi = op.state["X"], op.state["Y"], op.state["Xi"]
+    size = op.output.size
+    if X.shape[1:] != op.output.shape or Y.shape != op.output.shape or Xi.size != 1:
+        return False
+    refs = [flat_vec_ref(s, layout) for s in (op.input, op.output, Y, Xi)]
+    if any(r is None for r in refs) or state_ref(X, size, layout) is None:
+        return False
+    return _independent_elements(op, layout, [X, Y, Xi])
+
+
 @register(SimProcess)
 class SimProcessLowering(Lowering):
-    """Linear filters (``nengo.LinearFilter``, ``Lowpass``, ``Alpha``) in any mode."""
-
-    kind = "linear_filter"
+    """nengo's own processes: linear filters, noise, lookups and Triangle."""
 
     def group_key(self, op: SimProcess, layout: Layout) -> Hashable | None:
         dt = getattr(layout, "dt", None)
-        step = None if dt is None else filter_step(op, dt)
+        if dt is None:
+            return None
+        kind = type(op.process)
+        if kind in _NATIVE_PROCESSES:
+            return self._filter_key(op, layout)
+        if kind in _NOISE:
+            return "process_noise" if _noise_ok(op, layout) else None
+        if kind in _LOOKUP:
+            return "process_lookup" if _lookup_ok(op, layout) else None
+        if kind is Triangle:
+            return "process_triangle" if _triangle_ok(op, layout) else None
+        return None
+
+    def _filter_key(self, op: SimProcess, layout: Layout) -> Hashable | None:
+        step = filter_step(op, layout.dt)
         if step is None:
             return None
         general = type(step) is LinearFilter.General
@@ -132,9 +366,22 @@ class SimProcessLowering(Lowering):
             return None
         if filter_refs(op, layout) is None or not _independent_elements(op, layout):
             return None
-        return self.kind
+        return "linear_filter"
+
+    def kernel_kind(self, key: Hashable) -> str:
+        return key
 
     def lower(self, ops: list[SimProcess], layout: Layout) -> dict[str, np.ndarray]:
+        kind = self.group_key(ops[0], layout)
+        if kind == "process_noise":
+            return self._lower_noise(ops, layout, [_plan_seed(op) for op in ops])
+        if kind == "process_lookup":
+            return self._lower_lookup(ops, layout, [_plan_seed(op) for op in ops])
+        if kind == "process_triangle":
+            return self._lower_triangle(ops, layout)
+        return self._lower_filters(ops, layout)
+
+    def _lower_filters(self, ops: list[SimProcess], layout: Layout) -> dict:
         variant, inc, coef_ptr, coefs = [], [], [0], []
         u_refs, y_refs, x_refs = [], [], []
         for op in ops:
@@ -159,7 +406,106 @@ class SimProcessLowering(Lowering):
         params.update(ref_fields("X", x_refs, MAT_FIELDS))
         return params
 
-    def consume_rng(self, op: SimProcess, rng: np.random.RandomState) -> None:
+    def _lower_noise(self, ops: list[SimProcess], layout: Layout, seeds) -> dict:
+        dt = layout.dt
+        alpha = 1.0 / np.sqrt(dt)  # as nengo's make_step computes it
+        filt, coef_ptr, coefs, x_refs = [], [0], [], []
+        for op in ops:
+            step = _noise_filter(op, dt)
+            if step is None:
+                filt.append(-1)
+                c = np.zeros(0)
+                x_refs.append((0, 0, 0, 0, 0, 0))
+            else:
+                filt.append(_VARIANTS[type(step)])
+                c = filter_coefficients(step)
+                x_refs.append(state_ref(op.state["X"], op.output.size, layout))
+            coefs.append(c)
+            coef_ptr.append(coef_ptr[-1] + c.size)
+        params = {
+            "inc": np.array([int(op.mode == "inc") for op in ops], dtype=np.int64),
+            "scale": np.array([int(bool(op.process.scale)) for op in ops]),
+            "filter": np.array(filt, dtype=np.int64),
+            "mean": np.array([float(op.process.dist.mean) for op in ops]),
+            "std": np.array([float(op.process.dist.std) for op in ops]),
+            "alpha": np.full(len(ops), float(alpha)),
+            "coef_ptr": np.array(coef_ptr, dtype=np.int64),
+            "coef": np.concatenate(coefs).astype(np.float64),
+        }
+        params.update(
+            ref_fields("out", [layout.vec_ref(op.output) for op in ops], VEC_FIELDS)
+        )
+        params.update(ref_fields("X", x_refs, MAT_FIELDS))
+        params.update(_rng_params(seeds, layout.batch))
+        return params
+
+    def _lookup_tables(self, ops, layout: Layout, seeds) -> tuple[dict, list]:
+        ptr, bstride, tables, meta = [], [], [], []
+        size = 0
+        for op, s0 in zip(ops, seeds):
+            mode, rows, table, aux = _lookup_table(op, layout, s0)
+            ptr.append(size)
+            block = rows * op.output.size
+            bstride.append(block if table.shape[0] > 1 else 0)
+            tables.append(table.ravel())
+            size += table.size
+            meta.append((mode, rows, aux))
+        params = {
+            "table_ptr": np.array(ptr, dtype=np.int64),
+            "table_bstride": np.array(bstride, dtype=np.int64),
+            "table": np.concatenate(tables).astype(np.float64),
+        }
+        return params, meta
+
+    def _lower_lookup(self, ops: list[SimProcess], layout: Layout, seeds) -> dict:
+        params, meta = self._lookup_tables(ops, layout, seeds)
+        aux_ptr = np.concatenate([[0], np.cumsum([len(m[2]) for m in meta])])
+        params.update(
+            {
+                "mode": np.array([m[0] for m in meta], dtype=np.int64),
+                "rows": np.array([m[1] for m in meta], dtype=np.int64),
+                "aux_ptr": aux_ptr.astype(np.int64),
+                "aux": np.array([a for m in meta for a in m[2]], dtype=np.float64),
+                "inc": np.array([int(op.mode == "inc") for op in ops], dtype=np.int64),
+                "t_off": np.array([layout.start(op.t) for op in ops], dtype=np.int64),
+            }
+        )
+        params.update(
+            ref_fields("out", [layout.vec_ref(op.output) for op in ops], VEC_FIELDS)
+        )
+        return params
+
+    def _lower_triangle(self, ops: list[SimProcess], layout: Layout) -> dict:
+        params = {}
+        for prefix, name in (("U", "input"), ("out", "output")):
+            refs = [flat_vec_ref(getattr(op, name), layout) for op in ops]
+            params.update(ref_fields(prefix, refs, VEC_FIELDS))
+        for name in ("Y", "Xi"):
+            refs = [flat_vec_ref(op.state[name], layout) for op in ops]
+            params.update(ref_fields(name, refs, VEC_FIELDS))
+        x_refs = [state_ref(op.state["X"], op.output.size, layout) for op in ops]
+        params.update(ref_fields("X", x_refs, MAT_FIELDS))
+        coefs = [
+            op.process._get_coefficients(layout.dt, dtype=op.state["Y"].dtype)
+            for op in ops
+        ]
+        params["n0"] = np.array([float(c[1]) for c in coefs])
+        params["ndiff"] = np.array([float(c[2]) for c in coefs])
+        params["inc"] = np.array([int(op.mode == "inc") for op in ops], dtype=np.int64)
+        return params
+
+    def consume_rng(self, op: SimProcess, rng: np.random.RandomState) -> Any:
         # SimProcess.make_step seeds the process's own generator from the simulator's
-        # (one draw when the process has no seed), for every process type.
-        op.process.get_rng(rng)
+        # (one draw when the process has no seed), for every process type; this is
+        # `process.get_rng`'s own expression, returning the seed instead.
+        return rng.randint(maxint) if op.process.seed is None else op.process.seed
+
+    def reseed(self, ops: list[SimProcess], draws: list[Any], layout: Layout):
+        kind = self.group_key(ops[0], layout)
+        if kind == "process_noise":
+            return _rng_params([int(s) for s in draws], layout.batch)
+        if kind == "process_lookup" and any(
+            type(op.process) is WhiteSignal for op in ops
+        ):
+            return self._lookup_tables(ops, layout, [int(s) for s in draws])[0]
+        return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Hashable
+from typing import Any
 
 import numpy as np
 from nengo.builder.operator import Operator
@@ -32,9 +33,26 @@ class Lowering:
         """Parameters of one kernel call running ``ops`` (already in chain order)."""
         raise NotImplementedError
 
-    def consume_rng(self, op: Operator, rng: np.random.RandomState) -> None:
+    def consume_rng(self, op: Operator, rng: np.random.RandomState) -> Any:
         """Draw from the simulator's generator exactly as ``op.make_step`` would, so
-        that operators after this one get the seeds they get in nengo."""
+        that operators after this one get the seeds they get in nengo.
+
+        Returns what `reseed` needs to know about this op's draw (e.g. the seed of its
+        own generator), or None.
+        """
+        return None
+
+    def reseed(
+        self, ops: list[Operator], draws: list[Any], layout: Layout
+    ) -> dict[str, np.ndarray] | None:
+        """Seed-dependent parameters of the kernel call running ``ops``.
+
+        Called on every ``Simulator.reset`` with, for each op, what `consume_rng`
+        returned for it. A kernel whose numbers depend on the simulator's seed
+        returns the parameters that change with it (they go to the kernel's
+        ``set_params`` and become its reset state); others return None.
+        """
+        return None
 
 
 def register(*op_types: type):
