@@ -40,8 +40,21 @@ DEFAULT_CONFIG: dict[str, Any] = {
 
 
 def _peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MB (Linux: ru_maxrss KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
+    """Peak resident memory of this process so far, in MB (1e6 bytes).
+
+    On Linux this is ``VmHWM`` of /proc/self/status, the high-water mark of this
+    process's own memory map. (``ru_maxrss`` would do elsewhere, but on Linux it
+    carries the parent's peak over ``fork``/``exec``.)
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024 / 1e6
+    except OSError:
+        pass
+    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB elsewhere
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 1e6
 
 
 def supports_minibatch(simulator_class: type) -> bool:
