@@ -383,7 +383,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report.write_json(args.json, document)
     print(f"wrote {args.json}", flush=True)
     if not args.no_plot:
-        report.plot(args.plot, rows)
+        report.plot(args.plot, rows, minibatches)
         print(f"wrote {args.plot}", flush=True)
     return document
 

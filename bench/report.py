@@ -250,7 +250,7 @@ def write_json(path: str, document: dict[str, Any]) -> None:
         json.dump(document, f, indent=1, default=float)
 
 
-def plot(path: str, rows: list[dict[str, Any]]) -> None:
+def plot(path: str, rows: list[dict[str, Any]], minibatches: list[int]) -> None:
     """Plot speed ratios and sample-steps/s against minibatch size into a PNG.
 
     Parameters
@@ -259,6 +259,8 @@ def plot(path: str, rows: list[dict[str, Any]]) -> None:
         Destination PNG file.
     rows : list of dict
         Result rows (see `table_rows`).
+    minibatches : list of int
+        The minibatch sizes asked for (nengo's item-by-item line spans them).
     """
     import matplotlib
 
@@ -272,7 +274,9 @@ def plot(path: str, rows: list[dict[str, Any]]) -> None:
     width = 0.8 / max(len(others), 1)
     for i, sim in enumerate(others):
         values = [r["ratios"].get(sim, {}).get("steps_per_s", np.nan) for r in rows]
-        ax0.bar(x + (i - (len(others) - 1) / 2) * width, values, width, label=sim)
+        xs = x + (i - (len(others) - 1) / 2) * width
+        bars = ax0.bar(xs, values, width, label=sim)
+        ax0.bar_label(bars, fmt="%.1f", fontsize=7)
     ax0.axhline(1.0, color="k", lw=0.8)
     ax0.axhline(10.0, color="k", lw=0.8, ls=":")
     ax0.set_yscale("log")
@@ -289,14 +293,7 @@ def plot(path: str, rows: list[dict[str, Any]]) -> None:
             if not e["ok"]:
                 continue
             if sim == "nengo":
-                mbs = sorted(
-                    {
-                        int(m)
-                        for s in r["simulators"].values()
-                        for m in s["sample_steps_per_s"]
-                    }
-                    | {1}
-                )
+                mbs = sorted(minibatches)
                 ys = [e["steps_per_s"]] * len(mbs)
             else:
                 mbs = sorted(int(m) for m in e["sample_steps_per_s"])
