@@ -232,6 +232,30 @@ def _progress(i: int, n: int, r: dict[str, Any], wall: float) -> None:
         print(f"{head} FAILED: {r.get('error', '')[-300:]}", flush=True)
 
 
+def _row(
+    key: tuple[str, str, str],
+    runs: list[dict[str, Any]],
+    limits: dict[str, Any],
+    skipped: dict[str, dict[str, str]],
+) -> dict[str, Any]:
+    """The result row of one model/size/neuron type from its configurations' runs."""
+    model, size, nt = key
+    outputs = {}
+    for r in runs:
+        if r["minibatch"] == 1:
+            path = r.get("output")
+            ok = r.get("ok") and path and os.path.exists(path)
+            outputs[r["simulator"]] = np.load(path) if ok else None
+    return {
+        "model": model,
+        "size": size,
+        "neuron_type": nt,
+        "params": SIZES[model][size],
+        **report.summarize(runs, limits, outputs, skipped),
+        "runs": [{k: v for k, v in r.items() if k != "output"} for r in runs],
+    }
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark; print progress and the table; write JSON and PNG.
 
@@ -302,10 +326,41 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         plan.append((key, sim, mb, py))
 
     rows: list[dict[str, Any]] = []
+    document = {
+        "schema": 1,
+        "created": datetime.datetime.now().isoformat(timespec="seconds"),
+        "complete": False,
+        "command": " ".join(["python -m bench", *(argv or sys.argv[1:])]),
+        "settings": {
+            k: getattr(args, k)
+            for k in (
+                "profile",
+                "steps",
+                "repeats",
+                "warmup",
+                "dtype",
+                "seed",
+                "no_optimize",
+                "decoder_cache",
+                "timeout",
+            )
+        }
+        | {
+            "models": models,
+            "sizes": sizes,
+            "neuron_types": neuron_types,
+            "minibatch": minibatches,
+            "simulators": sims,
+            "nengodl_python": pythons.get("nengo_dl"),
+        },
+        "machine": info,
+        "limits": limits,
+        "results": rows,
+    }
     total = len(plan)
     print(f"{total} configurations", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        runs_by_key: dict[tuple, list[dict[str, Any]]] = {}
+        runs: list[dict[str, Any]] = []
         for i, (key, sim, mb, py) in enumerate(plan, 1):
             model, size, nt = key
             cfg = {
@@ -328,58 +383,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             start = time.perf_counter()
             result = run_worker(cfg, py, args.timeout)
             _progress(i, total, result, time.perf_counter() - start)
-            runs_by_key.setdefault(key, []).append(result)
-        for (model, size, nt), runs in runs_by_key.items():
-            outputs = {}
-            for r in runs:
-                if r["minibatch"] == 1:
-                    path = r.get("output")
-                    ok = r.get("ok") and path and os.path.exists(path)
-                    outputs[r["simulator"]] = np.load(path) if ok else None
-            row = {
-                "model": model,
-                "size": size,
-                "neuron_type": nt,
-                "params": SIZES[model][size],
-                **report.summarize(runs, limits, outputs, skipped[(model, size, nt)]),
-                "runs": [{k: v for k, v in r.items() if k != "output"} for r in runs],
-            }
-            rows.append(row)
+            runs.append(result)
+            if i == total or plan[i][0] != key:  # this model's last configuration
+                rows.append(_row(key, runs, limits, skipped[key]))
+                runs = []
+                report.write_json(args.json, document)  # kept if the run is stopped
 
     print()
     print(report.table_header())
     for row in rows:
         for line in report.table_rows(row):
             print(line)
-    document = {
-        "schema": 1,
-        "created": datetime.datetime.now().isoformat(timespec="seconds"),
-        "command": " ".join(["python -m bench", *(argv or sys.argv[1:])]),
-        "settings": {
-            k: getattr(args, k)
-            for k in (
-                "profile",
-                "steps",
-                "repeats",
-                "warmup",
-                "dtype",
-                "seed",
-                "no_optimize",
-                "decoder_cache",
-            )
-        }
-        | {
-            "models": models,
-            "sizes": sizes,
-            "neuron_types": neuron_types,
-            "minibatch": minibatches,
-            "simulators": sims,
-            "nengodl_python": pythons.get("nengo_dl"),
-        },
-        "machine": info,
-        "limits": limits,
-        "results": rows,
-    }
+    document["complete"] = True
     report.write_json(args.json, document)
     print(f"wrote {args.json}", flush=True)
     if not args.no_plot:
