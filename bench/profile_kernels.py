@@ -1,6 +1,6 @@
 """Time each kernel of a model's Program on its own (steps/s of the kernel alone).
 
-    python bench/profile_kernels.py integrator medium [--steps 500] [--dtype float64]
+python bench/profile_kernels.py integrator medium [--steps 500] [--dtype float64]
 """
 
 from __future__ import annotations
@@ -61,7 +61,10 @@ def main(argv=None) -> None:
         rows.append((us, k, step.kind, len(step.ops)))
     # The whole program, for the overhead between kernels.
     whole = best_of(lambda: sim.run_steps(args.steps)) / args.steps * 1e6
-    print(f"{len(program.steps)} steps, kernels sum {total:.1f} us/step, whole run {whole:.1f}")
+    print(
+        f"{len(program.steps)} steps, kernels sum {total:.1f} us/step, "
+        f"whole run {whole:.1f}"
+    )
     for kind, us in sorted(by_kind.items(), key=lambda kv: -kv[1]):
         print(f"  {kind:28s} {us:9.1f} us ({100 * us / total:4.1f}%)")
     print("top steps:")

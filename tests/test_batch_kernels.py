@@ -34,7 +34,7 @@ NEURON_TYPES = [
 ]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def build(optimize: bool):
     with nengo.Network(seed=3) as net:
         stim = nengo.Node([0.7, -0.4])
