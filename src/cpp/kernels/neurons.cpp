@@ -426,7 +426,7 @@ PointNeuronKernel<T, Model>::PointNeuronKernel(const Params& p, const Shape& s) 
     unit_.push_back(unit_and_disjoint(refs, s.batch));
     for (int64_t b = 0; b < size; b += kBlockNeurons)
       blocks_.push_back({static_cast<int64_t>(i), b, std::min(size, b + kBlockNeurons)});
-    work_ += size * s.batch;
+    work_ += size * s.batch * kNeuronWork;
   }
 }
 
