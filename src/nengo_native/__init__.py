@@ -3,10 +3,21 @@
 Use `nengo_native.Simulator` wherever you would use `nengo.Simulator`.
 """
 
-from . import losses, optimizers
-from .config import configure_settings
-from .node import BatchNode
-from .simulator import Simulator
+import os
+
+# The core's OpenMP threads meet at a barrier after every parallel kernel, a few times
+# per step. By default libgomp's idle threads spin there, which on a machine with more
+# runnable threads than cores (other processes, parallel test runs, sweeps) takes the
+# cores the working thread needs and made steps 10x slower in measurements; sleeping
+# threads cost a few microseconds to wake instead. This must be set before the OpenMP
+# runtime loads (with the core, just below); a user's own setting wins.
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+    os.environ["OMP_WAIT_POLICY"] = "passive"
+
+from . import losses, optimizers  # noqa: E402
+from .config import configure_settings  # noqa: E402
+from .node import BatchNode  # noqa: E402
+from .simulator import Simulator  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["BatchNode", "Simulator", "configure_settings", "losses", "optimizers"]

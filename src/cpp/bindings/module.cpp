@@ -1,5 +1,9 @@
 #include <pybind11/pybind11.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 namespace py = pybind11;
 
 void register_executors(py::module_& m);
@@ -9,7 +13,16 @@ PYBIND11_MODULE(_core, m) {
   register_executors(m);
 #ifdef _OPENMP
   m.attr("openmp") = true;
+  m.def("get_num_threads", []() { return omp_get_max_threads(); });
+  m.def("set_num_threads", [](int n) {
+    if (n < 1) throw py::value_error("the number of threads must be at least 1");
+    omp_set_num_threads(n);
+  });
 #else
   m.attr("openmp") = false;
+  m.def("get_num_threads", []() { return 1; });
+  m.def("set_num_threads", [](int n) {
+    if (n < 1) throw py::value_error("the number of threads must be at least 1");
+  });
 #endif
 }

@@ -84,7 +84,14 @@ struct KernelRegistration {
 #define REGISTER_KERNEL(kind, K) \
   static ::nengo_native::KernelRegistration<K> NENGO_NATIVE_CONCAT(kernel_registration_, __LINE__)(kind)
 
-// OpenMP pays off only for enough work; below this many scalar operations a group runs serially.
-constexpr int64_t kParallelThreshold = 1 << 15;
+// OpenMP pays off only for enough work. Idle threads sleep at barriers (see the
+// package's __init__): waking one took ~50-100 us on a 2-core VM, and spinning instead
+// made steps 10x slower whenever other processes ran. So a group runs serially below
+// about 0.3 ms of work. Work is counted in multiply-adds (about 0.3 ns each); other
+// kernels scale their counts to that unit (see kNeuronWork).
+constexpr int64_t kParallelThreshold = 1 << 20;
+// A point neuron's update costs about as much as this many multiply-adds (LIF, with its
+// occasional expm1/log1p, measured at ~7 ns per neuron).
+constexpr int64_t kNeuronWork = 16;
 
 }  // namespace nengo_native

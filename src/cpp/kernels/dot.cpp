@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "../core/parallel.h"
 
@@ -18,6 +19,9 @@ using StridedMat = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dyna
 template <typename T>
 using BatchMat = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>, 0,
                             Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>>;
+// Rows of one-row blocks computed side by side (see row_group).
+constexpr int64_t kRowGroup = 4;
+
 template <typename T>
 using ConstBatchMat =
     Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>, 0,
@@ -49,8 +53,14 @@ void DotIncKernel<T>::forward(const Context<T>& ctx) {
     const VecRef &x = x_[i], &y = y_[i];
     if (a.rows == 0) return;
     // numpy adds the finished product to Y; computing into a temporary first keeps the
-    // rounding the same.
-    Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> product(a.rows, a.bstride == 0 ? batch : 1);
+    // rounding the same. The temporary is per thread and only grows, so the step loop
+    // does not allocate.
+    thread_local std::vector<T> scratch;
+    const int64_t cols = a.bstride == 0 ? batch : 1;
+    if (static_cast<int64_t>(scratch.size()) < a.rows * cols)
+      scratch.resize(static_cast<size_t>(a.rows * cols));
+    Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>> product(scratch.data(), a.rows,
+                                                                         cols);
     const auto stride = [](int64_t outer, int64_t inner) {
       return Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(outer, inner);
     };
@@ -134,6 +144,63 @@ BsrDotIncKernel<T>::BsrDotIncKernel(const Params& p, const Shape& s) {
   }
 }
 
+namespace {
+
+// Rows of one-row blocks (decoders, CSR) are dot products whose additions must stay in
+// stored order, a chain of dependent adds. Rows [first, first + kRowGroup) with equal
+// numbers of blocks run in lockstep so that their independent chains overlap in the
+// CPU; each row's own order of additions is unchanged.
+template <typename T>
+void row_group(const BsrRef& a, const int64_t* ptr, const int64_t* idx, const T* pa,
+               const VecRef& x, const T* px, const VecRef& y, T* py, int64_t first) {
+  const int64_t last = std::min(first + kRowGroup, a.nbrow);
+  const int64_t nb = ptr[first + 1] - ptr[first];
+  bool lockstep = last - first == kRowGroup;
+  for (int64_t row = first + 1; lockstep && row < last; ++row)
+    lockstep = ptr[row + 1] - ptr[row] == nb;
+  if (!lockstep) {
+    for (int64_t row = first; row < last; ++row) {
+      T sum = T(0);
+      for (int64_t k = ptr[row]; k < ptr[row + 1]; ++k) {
+        const T* pr = pa + k * a.kstride;
+        const T* xs = px + idx[k] * a.C * x.stride;
+        for (int64_t c = 0; c < a.C; ++c) {
+          const T term = pr[c * a.cstride] * xs[c * x.stride];
+          sum = sum + term;
+        }
+      }
+      py[row * y.stride] += sum;
+    }
+    return;
+  }
+  T sum[kRowGroup] = {};
+  for (int64_t kk = 0; kk < nb; ++kk) {
+    const T* pr[kRowGroup];
+    const T* xs[kRowGroup];
+    for (int64_t g = 0; g < kRowGroup; ++g) {
+      const int64_t k = ptr[first + g] + kk;
+      pr[g] = pa + k * a.kstride;
+      xs[g] = px + idx[k] * a.C * x.stride;
+    }
+    if (a.cstride == 1 && x.stride == 1) {
+      for (int64_t c = 0; c < a.C; ++c)
+        for (int64_t g = 0; g < kRowGroup; ++g) {
+          const T term = pr[g][c] * xs[g][c];
+          sum[g] = sum[g] + term;
+        }
+    } else {
+      for (int64_t c = 0; c < a.C; ++c)
+        for (int64_t g = 0; g < kRowGroup; ++g) {
+          const T term = pr[g][c * a.cstride] * xs[g][c * x.stride];
+          sum[g] = sum[g] + term;
+        }
+    }
+  }
+  for (int64_t g = 0; g < kRowGroup; ++g) py[(first + g) * y.stride] += sum[g];
+}
+
+}  // namespace
+
 template <typename T>
 void BsrDotIncKernel<T>::run_item(const Context<T>& ctx, int64_t i, bool parallel_rows) const {
   const BsrRef& a = a_[i];
@@ -142,6 +209,15 @@ void BsrDotIncKernel<T>::run_item(const Context<T>& ctx, int64_t i, bool paralle
   const int64_t* idx = indices_.data() + a.indices_start;
   // One thread owns each block row and sums each output row in stored order, so the
   // split never changes the numbers.
+  if (a.R == 1 && a.nbrow >= kRowGroup) {
+    const int64_t groups = (a.nbrow + kRowGroup - 1) / kRowGroup;
+    parallel_for(ctx.batch * groups, parallel_rows, [&](int64_t task) {
+      const int64_t b = task / groups, first = (task % groups) * kRowGroup;
+      row_group(a, ptr, idx, ctx.data + a.off + b * a.bstride, x,
+                ctx.data + x.off + b * x.bstride, y, ctx.data + y.off + b * y.bstride, first);
+    });
+    return;
+  }
   const auto block_row_task = [&](int64_t task) {
     const int64_t b = task / a.nbrow, block_row = task % a.nbrow;
     const T* pa = ctx.data + a.off + b * a.bstride;
@@ -177,13 +253,23 @@ void BsrDotIncKernel<T>::run_item(const Context<T>& ctx, int64_t i, bool paralle
         for (int64_t c = 0; c < a.C; ++c) {
           const T xc = xs[c * x.stride];
           const T* column = block + c * a.cstride;
-          for (int64_t r = 0; r < tile; ++r) {
-            const T term = column[r * a.rstride] * xc;
-            sum[r] = sum[r] + term;
+          if (a.rstride == 1) {  // contiguous columns (nengo's encoders): vectorizes
+            for (int64_t r = 0; r < tile; ++r) {
+              const T term = column[r] * xc;
+              sum[r] = sum[r] + term;
+            }
+          } else {
+            for (int64_t r = 0; r < tile; ++r) {
+              const T term = column[r * a.rstride] * xc;
+              sum[r] = sum[r] + term;
+            }
           }
         }
       }
-      for (int64_t r = 0; r < tile; ++r) py[(r0 + r) * y.stride] += sum[r];
+      if (y.stride == 1)
+        for (int64_t r = 0; r < tile; ++r) py[r0 + r] += sum[r];
+      else
+        for (int64_t r = 0; r < tile; ++r) py[(r0 + r) * y.stride] += sum[r];
     }
   };
   parallel_for(ctx.batch * a.nbrow, parallel_rows, block_row_task);

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <type_traits>
 #include <utility>
 
 #include "../core/parallel.h"
+#include "../core/simd.h"
 
 // Exactness against numpy needs every multiply and add rounded on its own: never let the
 // compiler fuse them into FMAs (it would under -march=native with GCC's default contraction).
@@ -17,6 +19,10 @@
 
 namespace nengo_native {
 namespace {
+
+// Unit-stride neurons are updated in chunks of this many, so that models can keep
+// per-chunk scratch on the stack.
+constexpr int64_t kChunk = 256;
 
 // numpy's maximum(a, b): NaN in either operand propagates; ties keep the first.
 template <typename T>
@@ -43,20 +49,34 @@ T np_sign(T x) {
 // `amplitude / dt` is formed in double and then rounded to T. `step` updates one neuron.
 // Parameter and state names match the Python lowering's.
 
+// nengo's LIF step. The decay factor expm1(-delta_t / tau_rc), with
+// delta_t = clip(dt - refractory_time, 0, dt), takes only two values for most neurons in
+// a step: delta_t is exactly dt once the refractory period is over (a per-item constant)
+// and exactly 0 during it (expm1(-0) is -0). `block` applies those in loops that
+// vectorize and calls expm1 only for the neurons whose refractory period ends inside the
+// step, and log1p only for the neurons that spike, so every neuron still gets nengo's
+// arithmetic bit for bit.
 template <typename T>
 struct LifCore {
-  T dt, tau_rc, tau_ref, min_voltage, spike;
+  T dt, tau_rc, tau_ref, min_voltage, spike, decay;
   LifCore(double dt_, double tau_rc_, double tau_ref_, double min_voltage_, double amplitude)
       : dt(T(dt_)),
         tau_rc(T(tau_rc_)),
         tau_ref(T(tau_ref_)),
         min_voltage(T(min_voltage_)),
-        spike(T(amplitude / dt_)) {}
+        spike(T(amplitude / dt_)),
+        decay(std::expm1(-dt / tau_rc)) {}
+
+  T factor(T delta_t) const {
+    if (delta_t == dt) return decay;
+    if (delta_t == T(0)) return -delta_t;
+    return std::expm1(-delta_t / tau_rc);
+  }
 
   void step(T j, T& out, T& v, T& rt) const {
     rt = rt - dt;
     const T delta_t = np_clip(dt - rt, T(0), dt);
-    v = v - (j - v) * std::expm1(-delta_t / tau_rc);
+    v = v - (j - v) * factor(delta_t);
     const bool spiked = v > T(1);
     out = spiked ? spike : T(0);
     T t_spike = 0;
@@ -67,7 +87,98 @@ struct LifCore {
       rt = tau_ref + t_spike;
     }
   }
+
+  void block(int64_t n, const T* j, T* out, T* v, T* rt) const;
 };
+
+// n <= kChunk neurons at unit stride: `step`'s arithmetic, pass by pass, W neurons per
+// vector operation (the last partial vector padded with zeros, which neither spike nor
+// leave a refractory period, and never stored).
+template <typename T>
+NENGO_NATIVE_INLINE void lif_block(const LifCore<T>& lif, int64_t n, const T* __restrict j,
+                                   T* __restrict out, T* __restrict v, T* __restrict rt) {
+  using simd::load_part;
+  using simd::splat;
+  using simd::store_part;
+  using V = simd::V<T>;
+  using M = simd::M<T>;
+  constexpr int64_t W = simd::kWidth<T>;
+  const T dt = lif.dt, tau_rc = lif.tau_rc, tau_ref = lif.tau_ref;
+  const V vdt = splat(dt), vdecay = splat(lif.decay), vnegzero = splat(T(-0.0)),
+          vzero = splat(T(0)), vone = splat(T(1)), vspike = splat(lif.spike),
+          vmin = splat(lif.min_voltage);
+  alignas(32) T factors[kChunk];
+
+  // clip(dt - r, 0, dt) is dt (factor `decay`) or 0 (factor expm1(-0) = -0) for all but
+  // the neurons leaving their refractory period (and NaN), which get expm1 below.
+  M partial{};
+  for (int64_t e = 0; e < n; e += W) {
+    const int64_t m = std::min(W, n - e);
+    const V r = load_part(rt + e, m, T(0)) - vdt;
+    store_part(rt + e, r, m);
+    const V d = vdt - r;
+    const M full = d >= vdt, none = d <= vzero;
+    simd::store(factors + e, full ? vdecay : vnegzero);
+    partial |= ~(full | none);
+  }
+  // The few neurons that need a transcendental are listed without branches first: a
+  // branch per neuron would be mispredicted about as often as it is taken.
+  int32_t list[kChunk];
+  if (simd::any<T>(partial)) {
+    int64_t count = 0;
+    for (int64_t e = 0; e < n; ++e) {
+      const T d = dt - rt[e];
+      list[count] = static_cast<int32_t>(e);
+      count += !(d >= dt) & !(d <= T(0));
+    }
+    for (int64_t k = 0; k < count; ++k) {
+      const int64_t e = list[k];
+      factors[e] = std::expm1(-(dt - rt[e]) / tau_rc);
+    }
+  }
+
+  M spiked{};
+  for (int64_t e = 0; e < n; e += W) {
+    const int64_t m = std::min(W, n - e);
+    const V v0 = load_part(v + e, m, T(0));
+    const V v1 = v0 - (load_part(j + e, m, T(0)) - v0) * simd::load(factors + e);
+    const M s = v1 > vone;
+    store_part(out + e, s ? vspike : vzero, m);
+    // A spiking neuron keeps its unclipped voltage for the spike time below.
+    const V clipped = v1 < vmin ? vmin : v1;
+    store_part(v + e, s ? v1 : clipped, m);
+    spiked |= s;
+  }
+  if (!simd::any<T>(spiked)) return;
+  int64_t count = 0;
+  for (int64_t e = 0; e < n; ++e) {
+    list[count] = static_cast<int32_t>(e);
+    count += v[e] > T(1);
+  }
+  for (int64_t k = 0; k < count; ++k) {
+    const int64_t e = list[k];
+    const T t_spike = dt + tau_rc * std::log1p(-(v[e] - T(1)) / (j[e] - T(1)));
+    v[e] = T(0);
+    rt[e] = tau_ref + t_spike;
+  }
+}
+
+NENGO_NATIVE_MULTIVERSION
+void lif_block_dispatch(const LifCore<float>& lif, int64_t n, const float* j, float* out, float* v,
+                        float* rt) {
+  lif_block(lif, n, j, out, v, rt);
+}
+
+NENGO_NATIVE_MULTIVERSION
+void lif_block_dispatch(const LifCore<double>& lif, int64_t n, const double* j, double* out,
+                        double* v, double* rt) {
+  lif_block(lif, n, j, out, v, rt);
+}
+
+template <typename T>
+void LifCore<T>::block(int64_t n, const T* j, T* out, T* v, T* rt) const {
+  lif_block_dispatch(*this, n, j, out, v, rt);
+}
 
 template <typename T>
 struct LifRateCore {
@@ -99,6 +210,7 @@ struct Lif {
   LifCore<T> core;
   Lif(const std::array<double, 4>& p, double dt) : core(dt, p[0], p[1], p[2], p[3]) {}
   void operator()(T j, T& out, T& v, T& rt) const { core.step(j, out, v, rt); }
+  void block(int64_t n, const T* j, T* out, T* v, T* rt) const { core.block(n, j, out, v, rt); }
 };
 
 template <typename T>
@@ -123,6 +235,13 @@ struct AdaptiveLif {
   void operator()(T j, T& out, T& v, T& rt, T& n) const {
     core.step(j - n, out, v, rt);
     adapt.step(out, n);
+  }
+  void block(int64_t m, const T* __restrict j, T* __restrict out, T* v, T* rt,
+             T* __restrict n) const {
+    T j_in[kChunk] = {};
+    for (int64_t e = 0; e < m; ++e) j_in[e] = j[e] - n[e];
+    core.block(m, j_in, out, v, rt);
+    for (int64_t e = 0; e < m; ++e) adapt.step(out[e], n[e]);
   }
 };
 
@@ -234,6 +353,43 @@ void step_neuron(const M& m, T j, T& out, [[maybe_unused]] const std::array<T*, 
   m(j, out, s[I][e * stride[I]]...);
 }
 
+template <typename M, typename = void>
+struct HasBlock : std::false_type {};
+template <typename M>
+struct HasBlock<M, std::void_t<decltype(&M::block)>> : std::true_type {};
+
+// Neurons [begin, end) with every signal at unit stride: a model's own `block` where it
+// has one, else its per-neuron update in a loop the compiler can vectorize.
+template <typename M, typename T, size_t... I>
+void step_unit(const M& m, int64_t begin, int64_t end, const T* __restrict j, T* __restrict out,
+               const std::array<T*, sizeof...(I)>& s, std::index_sequence<I...>) {
+  if constexpr (HasBlock<M>::value) {
+    for (int64_t c = begin; c < end; c += kChunk)
+      m.block(std::min(kChunk, end - c), j + c, out + c, (s[I] + c)...);
+  } else {
+    for (int64_t e = begin; e < end; ++e) m(j[e], out[e], s[I][e]...);
+  }
+}
+
+// Whether every ref is unit-stride and no two of them share an element in any batch item.
+bool unit_and_disjoint(const std::vector<VecRef>& refs, int64_t batch) {
+  for (const VecRef& r : refs)
+    if (r.stride != 1) return false;
+  const auto span = [batch](const VecRef& r) {
+    const int64_t reach = (batch - 1) * r.bstride;
+    return std::pair<int64_t, int64_t>{r.off + std::min<int64_t>(0, reach),
+                                       r.off + std::max<int64_t>(0, reach) + r.n};
+  };
+  for (size_t a = 0; a < refs.size(); ++a)
+    for (size_t b = a + 1; b < refs.size(); ++b) {
+      if (refs[a].n == 0 || refs[b].n == 0) continue;
+      const auto [lo_a, hi_a] = span(refs[a]);
+      const auto [lo_b, hi_b] = span(refs[b]);
+      if (lo_a < hi_b && lo_b < hi_a) return false;  // conservative: whole batch spans
+    }
+  return true;
+}
+
 // Work is cut into blocks of this many neurons so that one big ensemble still spreads over
 // threads; each neuron's arithmetic does not depend on the block it falls in.
 constexpr int64_t kBlockNeurons = 2048;
@@ -263,9 +419,14 @@ PointNeuronKernel<T, Model>::PointNeuronKernel(const Params& p, const Shape& s) 
     std::array<double, kParams> values{};
     for (size_t k = 0; k < kParams; ++k) values[k] = (*columns[k])[i];
     model_.emplace_back(values, s.dt);
+    // The unit-stride path reads and writes through restrict pointers: only for signals
+    // that are contiguous and do not overlap (nengo always builds them so).
+    std::vector<VecRef> refs{j_[i], out_[i]};
+    for (size_t k = 0; k < kStates; ++k) refs.push_back(state_[k][i]);
+    unit_.push_back(unit_and_disjoint(refs, s.batch));
     for (int64_t b = 0; b < size; b += kBlockNeurons)
       blocks_.push_back({static_cast<int64_t>(i), b, std::min(size, b + kBlockNeurons)});
-    work_ += size * s.batch;
+    work_ += size * s.batch * kNeuronWork;
   }
 }
 
@@ -288,6 +449,10 @@ void PointNeuronKernel<T, Model>::forward(const Context<T>& ctx) {
       st[k] = r.stride;
     }
     const Model<T>& m = model_[i];
+    if (unit_[i]) {
+      step_unit(m, blk.begin, blk.end, pj, po, ps, std::make_index_sequence<kStates>{});
+      return;
+    }
     for (int64_t e = blk.begin; e < blk.end; ++e)
       step_neuron(m, pj[e * j.stride], po[e * o.stride], ps, st, e,
                   std::make_index_sequence<kStates>{});

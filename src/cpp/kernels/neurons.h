@@ -34,6 +34,7 @@ class PointNeuronKernel : public Kernel<T> {
   std::array<std::vector<VecRef>, kStates> state_;
   std::vector<Model<T>> model_;
   std::vector<NeuronBlock> blocks_;
+  std::vector<char> unit_;  // item i has every signal at unit stride
   int64_t work_ = 0;
 };
 

@@ -1,0 +1,107 @@
+"""Every kernel computes each minibatch item as it computes batch 1.
+
+A Program planned for batch 3 from one model, with every item starting from the same
+state, must give three copies of the batch-1 run, bit for bit: kernels must address item
+b at ``off + b * bstride`` and share parameters across the batch.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import nengo
+import numpy as np
+import pytest
+from nengo.builder import Model
+from nengo.builder.optimizer import optimize as opmerge_optimize
+from nengo.utils.graphs import toposort
+from nengo.utils.simulator import operator_dependency_graph
+
+from nengo_native.planner import plan
+from nengo_native.runtime import Runtime
+
+NEURON_TYPES = [
+    nengo.LIF(),
+    nengo.AdaptiveLIF(tau_n=0.05, inc_n=0.2),
+    nengo.LIFRate(),
+    nengo.AdaptiveLIFRate(),
+    nengo.RectifiedLinear(),
+    nengo.SpikingRectifiedLinear(),
+    nengo.RegularSpiking(nengo.LIFRate()),
+    nengo.Sigmoid(),
+    nengo.Tanh(),
+    nengo.Izhikevich(),
+]
+
+
+@functools.cache
+def build(optimize: bool):
+    with nengo.Network(seed=3) as net:
+        stim = nengo.Node([0.7, -0.4])
+        ens = []
+        rng = np.random.RandomState(1)
+        for i, neuron_type in enumerate(NEURON_TYPES):
+            n = 37 + 8 * i
+            # Given gains and biases spare nengo from solving for them (slow for
+            # some neuron types).
+            scale = 10.0 if isinstance(neuron_type, nengo.Izhikevich) else 1.0
+            e = nengo.Ensemble(
+                n,
+                2,
+                neuron_type=neuron_type,
+                gain=rng.uniform(0.5, 3, n) * scale,
+                bias=rng.uniform(1, 3, n) * scale,
+            )
+            nengo.Connection(stim, e, synapse=nengo.Alpha(0.004) if i % 2 else 0.005)
+            ens.append(e)
+        lif, relu = ens[0], ens[4]
+        # Dense neuron weights, a sparse transform and a recurrent decoded connection.
+        nengo.Connection(
+            lif.neurons,
+            relu.neurons,
+            transform=rng.uniform(-1, 1, (relu.n_neurons, lif.n_neurons)) * 1e-3,
+        )
+        nengo.Connection(
+            relu.neurons,
+            lif.neurons,
+            transform=nengo.transforms.Sparse(
+                (lif.n_neurons, relu.n_neurons),
+                indices=np.array([[0, 0], [3, 5], [7, 2], [7, 9]]),
+                init=np.array([0.1, -0.2, 0.3, 0.05]),
+            ),
+        )
+        nengo.Connection(lif, lif, transform=0.5, synapse=0.02)
+        nengo.Connection(ens[1], ens[2], function=np.square, synapse=0.01)
+        probes = [nengo.Probe(e, synapse=0.01) for e in ens]
+        probes += [nengo.Probe(e.neurons) for e in ens]
+        probes.append(nengo.Probe(lif.neurons, "voltage"))
+    model = Model(dt=0.001)
+    model.build(net)
+    dg = operator_dependency_graph(model.operators)
+    if optimize:
+        opmerge_optimize(model, dg)
+    step_order = [op for op in toposort(dg) if hasattr(op, "make_step")]
+    return model, step_order, dg
+
+
+def run(model, step_order, dg, batch, dtype, n_steps=120):
+    program = plan(model, step_order, dg, batch=batch, dtype=dtype)
+    assert not program.callback_ops
+    runtime = Runtime(program, model.dt, model.step)
+    runtime.reset_memory()
+    samples, done, error = runtime.run(n_steps)
+    assert error is None and done == n_steps
+    return samples
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("optimize", [False, True])
+def test_batch_items_equal_batch_one(optimize, dtype):
+    model, step_order, dg = build(optimize)
+    one = run(model, step_order, dg, 1, dtype)
+    three = run(model, step_order, dg, 3, dtype)
+    for a, b in zip(one, three):
+        assert b.shape[1] == 3
+        assert np.any(a != 0)
+        for item in range(3):
+            np.testing.assert_array_equal(b[:, item], a[:, 0])
