@@ -15,7 +15,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 import nengo_native  # noqa: E402
-from models import MODELS, SIZES  # noqa: E402
+from models import make  # noqa: E402
 from nengo_native import _core  # noqa: E402
 from nengo_native.planner import KernelStep  # noqa: E402
 
@@ -38,7 +38,7 @@ def main(argv=None) -> None:
     parser.add_argument("--dtype", default="float64")
     parser.add_argument("--top", type=int, default=15)
     args = parser.parse_args(argv)
-    net, _ = MODELS[args.model](SIZES[args.size])
+    net, _ = make(args.model, args.size)
     sim = nengo_native.Simulator(net, progress_bar=False, dtype=args.dtype)
     program, rt = sim._program, sim._runtime
     layout = program.layout
@@ -54,8 +54,8 @@ def main(argv=None) -> None:
         ex = ex_type(layout.size, layout.int_size, layout.batch, sim.dt, step_off)
         ex.arena[:] = rt.arena
         ex.add_kernel(step.kind, step.params)
-        ex.run(5, [])
-        us = best_of(lambda ex=ex: ex.run(args.steps, [])) / args.steps * 1e6
+        ex.run(5, [], [])
+        us = best_of(lambda ex=ex: ex.run(args.steps, [], [])) / args.steps * 1e6
         total += us
         by_kind[step.kind] += us
         rows.append((us, k, step.kind, len(step.ops)))
