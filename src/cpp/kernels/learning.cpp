@@ -5,13 +5,6 @@
 
 #include "../core/parallel.h"
 
-// Every product and sum must round on its own, as numpy's do.
-#if defined(__clang__)
-#pragma STDC FP_CONTRACT OFF
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
-
 namespace nengo_native {
 namespace {
 

@@ -9,14 +9,6 @@
 #include "../core/parallel.h"
 #include "../core/simd.h"
 
-// Exactness against numpy needs every multiply and add rounded on its own: never let the
-// compiler fuse them into FMAs (it would under -march=native with GCC's default contraction).
-#if defined(__clang__)
-#pragma STDC FP_CONTRACT OFF
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
-
 namespace nengo_native {
 namespace {
 

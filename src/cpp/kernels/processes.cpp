@@ -7,13 +7,6 @@
 
 #include "../core/parallel.h"
 
-// Products and sums must round on their own, as numpy's do.
-#if defined(__clang__)
-#pragma STDC FP_CONTRACT OFF
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
-
 namespace nengo_native {
 namespace {
 
