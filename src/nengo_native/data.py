@@ -25,9 +25,6 @@ class ProbeRecord:
         self.chunks.clear()
         self._joined = None
 
-    def __len__(self):
-        return sum(len(c) for c in self.chunks)
-
     def array(self, sample_shape, dtype) -> np.ndarray:
         if self._joined is None:
             if self.chunks:

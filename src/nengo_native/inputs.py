@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from nengo.exceptions import ValidationError
 from nengo.node import Node
@@ -29,8 +31,6 @@ def check_memory(n_values: int, itemsize: int, minibatch_size: int) -> None:
     """Refuse up front a simulator whose memory the machine does not have."""
     need = n_values * itemsize
     try:
-        import os
-
         available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return

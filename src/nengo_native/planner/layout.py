@@ -8,10 +8,6 @@ from nengo.builder.signal import Signal, SignalDict
 from nengo.transforms import SparseMatrix
 
 
-def is_sparse(sig: Signal) -> bool:
-    return sig.sparse
-
-
 def sparse_value(sig: Signal) -> scipy.sparse.csr_matrix:
     """The CSR matrix nengo would allocate for a sparse signal."""
     value = sig.initial_value

@@ -64,7 +64,3 @@ class Program:
     @property
     def fallback_ops(self) -> list[Operator]:
         return [s.op for s in self.steps if isinstance(s, CallbackStep) and s.fallback]
-
-    @property
-    def callback_ops(self) -> list[Operator]:
-        return [s.op for s in self.steps if isinstance(s, CallbackStep)]
