@@ -17,7 +17,7 @@ from nengo.builder.optimizer import optimize as opmerge_optimize
 from nengo.utils.graphs import toposort
 from nengo.utils.simulator import operator_dependency_graph
 
-from nengo_native.planner import plan
+from nengo_native.planner import CallbackStep, plan
 from nengo_native.runtime import Runtime
 
 NEURON_TYPES = [
@@ -86,7 +86,7 @@ def build(optimize: bool):
 
 def run(model, step_order, dg, batch, dtype, n_steps=120):
     program = plan(model, step_order, dg, batch=batch, dtype=dtype)
-    assert not program.callback_ops
+    assert not any(isinstance(step, CallbackStep) for step in program.steps)
     runtime = Runtime(program, model.dt, model.step)
     runtime.reset_memory()
     samples, done, error = runtime.run(n_steps)
