@@ -303,3 +303,42 @@ def test_reentrant_calls_from_node_do_not_crash(mode):
     assert "alive" in proc.stdout
     if mode == "close":
         assert "closed" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "kind, params, match",
+    [
+        (
+            "reset",
+            {"value": [0.0], "seg_ptr": [1, 0], "seg_dst": [], "seg_len": []},
+            "seg_ptr",
+        ),
+        (
+            "copy",
+            {
+                "src_bstride": [0],
+                "dst_bstride": [0],
+                "inc": [0],
+                "seg_ptr": [0, 0],
+                "seg_dst": [],
+                "seg_len": [],
+                "seg_src": [],
+                "chain_ptr": [0, 2],
+            },
+            "chain_ptr' must end at 1",
+        ),
+    ],
+)
+def test_core_rejects_malformed_ragged_arrays(kind, params, match):
+    """The core checks a Program's offsets once, at its border, and says which."""
+    from nengo_native import _core
+
+    executor = _core.Executor64(16, 1, 1, 0.001, 0)
+    params = {
+        k: np.asarray(v, dtype=np.float64 if k == "value" else np.int64)
+        for k, v in params.items()
+    }
+    params.setdefault("dst_bstride", np.zeros(1, dtype=np.int64))
+    params.setdefault("chain_ptr", np.array([0, 1]))
+    with pytest.raises(ValueError, match=match):
+        executor.add_kernel(kind, params)

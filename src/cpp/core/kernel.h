@@ -65,16 +65,17 @@ std::unique_ptr<Kernel<T>> make_kernel(const std::string& kind, const Params& pa
 
 std::vector<std::string> kernel_kinds();
 
-// Registers a kernel class template `K<T>` (constructible from (Params, Shape)) for float and
-// double under `kind`. Used once per kernel at namespace scope in its source file.
-template <template <typename> class K>
+// Registers a kernel class template `K<T>`, constructed from (Params, Shape, extra...), for
+// float and double under `kind`; `extra` lets one class serve several kinds (a learning rule,
+// a spike generator). Used once per kind at namespace scope in the kernel's source file.
+template <template <typename> class K, typename... Extra>
 struct KernelRegistration {
-  explicit KernelRegistration(const std::string& kind) {
-    kernel_registry<float>()[kind] = [](const Params& p, const Shape& s) {
-      return std::unique_ptr<Kernel<float>>(std::make_unique<K<float>>(p, s));
+  explicit KernelRegistration(const std::string& kind, Extra... extra) {
+    kernel_registry<float>()[kind] = [=](const Params& p, const Shape& s) {
+      return std::unique_ptr<Kernel<float>>(std::make_unique<K<float>>(p, s, extra...));
     };
-    kernel_registry<double>()[kind] = [](const Params& p, const Shape& s) {
-      return std::unique_ptr<Kernel<double>>(std::make_unique<K<double>>(p, s));
+    kernel_registry<double>()[kind] = [=](const Params& p, const Shape& s) {
+      return std::unique_ptr<Kernel<double>>(std::make_unique<K<double>>(p, s, extra...));
     };
   }
 };
@@ -83,6 +84,10 @@ struct KernelRegistration {
 #define NENGO_NATIVE_CONCAT(a, b) NENGO_NATIVE_CONCAT_(a, b)
 #define REGISTER_KERNEL(kind, K) \
   static ::nengo_native::KernelRegistration<K> NENGO_NATIVE_CONCAT(kernel_registration_, __LINE__)(kind)
+// REGISTER_KERNEL for a class that takes one more constructor argument of type `Arg`.
+#define REGISTER_KERNEL_WITH(kind, K, Arg, arg)                                     \
+  static ::nengo_native::KernelRegistration<K, Arg> NENGO_NATIVE_CONCAT(kernel_registration_, \
+                                                                       __LINE__)(kind, arg)
 
 // OpenMP pays off only for enough work. Idle threads sleep at barriers (see the
 // package's __init__): waking one took ~50-100 us on a 2-core VM, and spinning instead

@@ -10,10 +10,7 @@ namespace {
 
 Segments read_segments(const Params& p, size_t n_items, bool with_src) {
   Segments s;
-  s.seg_ptr = p.int_array("seg_ptr", n_items + 1);
-  if (s.seg_ptr.front() != 0) throw std::invalid_argument("seg_ptr must start at 0");
-  for (size_t i = 0; i < n_items; ++i)
-    if (s.seg_ptr[i + 1] < s.seg_ptr[i]) throw std::invalid_argument("seg_ptr must not decrease");
+  s.seg_ptr = p.offsets("seg_ptr", -1, static_cast<int64_t>(n_items));
   const size_t n_seg = static_cast<size_t>(s.seg_ptr.back());
   s.dst = p.int_array("seg_dst", n_seg);
   s.len = p.int_array("seg_len", n_seg);

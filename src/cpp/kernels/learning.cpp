@@ -33,10 +33,9 @@ LearningKernel<T>::LearningKernel(const Params& p, const Shape& s, LearningRule 
     mat_ = read_mat_refs(p, "mat", n, s.arena_size, s.batch);
   if (rule == LearningRule::Oja) beta_ = p.real_array("beta", n);
   if (rule == LearningRule::Voja) {
-    scale_ptr_ = p.int_array("scale_ptr", n + 1);
     scale_ = p.real_array("scale");
-    require(scale_ptr_.front() == 0 && scale_ptr_.back() == static_cast<int64_t>(scale_.size()),
-            "scale_ptr must span scale");
+    scale_ptr_ =
+        p.offsets("scale_ptr", static_cast<int64_t>(scale_.size()), static_cast<int64_t>(n));
   }
   for (size_t i = 0; i < n; ++i) {
     const MatRef& d = delta_[i];
@@ -178,31 +177,10 @@ void LearningKernel<T>::forward(const Context<T>& ctx) {
   });
 }
 
-template <typename T>
-struct PesKernel : LearningKernel<T> {
-  PesKernel(const Params& p, const Shape& s) : LearningKernel<T>(p, s, LearningRule::PES) {}
-};
-template <typename T>
-struct BcmKernel : LearningKernel<T> {
-  BcmKernel(const Params& p, const Shape& s) : LearningKernel<T>(p, s, LearningRule::BCM) {}
-};
-template <typename T>
-struct OjaKernel : LearningKernel<T> {
-  OjaKernel(const Params& p, const Shape& s) : LearningKernel<T>(p, s, LearningRule::Oja) {}
-};
-template <typename T>
-struct VojaKernel : LearningKernel<T> {
-  VojaKernel(const Params& p, const Shape& s) : LearningKernel<T>(p, s, LearningRule::Voja) {}
-};
-template <typename T>
-struct RlsKernel : LearningKernel<T> {
-  RlsKernel(const Params& p, const Shape& s) : LearningKernel<T>(p, s, LearningRule::RLS) {}
-};
-
-REGISTER_KERNEL("learning_pes", PesKernel);
-REGISTER_KERNEL("learning_bcm", BcmKernel);
-REGISTER_KERNEL("learning_oja", OjaKernel);
-REGISTER_KERNEL("learning_voja", VojaKernel);
-REGISTER_KERNEL("learning_rls", RlsKernel);
+REGISTER_KERNEL_WITH("learning_pes", LearningKernel, LearningRule, LearningRule::PES);
+REGISTER_KERNEL_WITH("learning_bcm", LearningKernel, LearningRule, LearningRule::BCM);
+REGISTER_KERNEL_WITH("learning_oja", LearningKernel, LearningRule, LearningRule::Oja);
+REGISTER_KERNEL_WITH("learning_voja", LearningKernel, LearningRule, LearningRule::Voja);
+REGISTER_KERNEL_WITH("learning_rls", LearningKernel, LearningRule, LearningRule::RLS);
 
 }  // namespace nengo_native

@@ -18,14 +18,12 @@ LinearFilterKernel<T>::LinearFilterKernel(const Params& p, const Shape& s) {
   const auto& variant = p.int_array("variant");
   const size_t n = variant.size();
   inc_ = p.int_array("inc", n);
-  coef_ptr_ = p.int_array("coef_ptr", n + 1);
   coef_ = p.real_array("coef");
+  coef_ptr_ = p.offsets("coef_ptr", static_cast<int64_t>(coef_.size()), static_cast<int64_t>(n));
   u_ = read_vec_refs(p, "U", n, s.arena_size, s.batch);
   out_ = read_vec_refs(p, "Out", n, s.arena_size, s.batch);
   x_ = read_mat_refs(p, "X", n, s.arena_size, s.batch);
   chain_ptr_ = read_chain_ptr(p, n);
-  if (coef_ptr_.front() != 0 || coef_ptr_.back() != static_cast<int64_t>(coef_.size()))
-    throw std::invalid_argument("linear_filter: coef_ptr must span coef");
   variant_.resize(n);
   for (size_t i = 0; i < n; ++i) {
     if (variant[i] < 0 || variant[i] > 4)

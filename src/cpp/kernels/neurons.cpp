@@ -552,15 +552,6 @@ using IzhikevichKernel = PointNeuronKernel<T, Izhikevich>;
 template <typename T>
 using RegularSpikingKernel = PointNeuronKernel<T, RegularSpiking>;
 
-template <typename T>
-struct StochasticSpikingKernel : RandomSpikingKernel<T> {
-  StochasticSpikingKernel(const Params& p, const Shape& s) : RandomSpikingKernel<T>(p, s, false) {}
-};
-template <typename T>
-struct PoissonSpikingKernel : RandomSpikingKernel<T> {
-  PoissonSpikingKernel(const Params& p, const Shape& s) : RandomSpikingKernel<T>(p, s, true) {}
-};
-
 REGISTER_KERNEL("neurons_lif", LifKernel);
 REGISTER_KERNEL("neurons_lif_rate", LifRateKernel);
 REGISTER_KERNEL("neurons_adaptive_lif", AdaptiveLifKernel);
@@ -571,7 +562,8 @@ REGISTER_KERNEL("neurons_sigmoid", SigmoidKernel);
 REGISTER_KERNEL("neurons_tanh", TanhKernel);
 REGISTER_KERNEL("neurons_izhikevich", IzhikevichKernel);
 REGISTER_KERNEL("neurons_regular_spiking", RegularSpikingKernel);
-REGISTER_KERNEL("neurons_stochastic_spiking", StochasticSpikingKernel);
-REGISTER_KERNEL("neurons_poisson_spiking", PoissonSpikingKernel);
+// The flag is `poisson`: PoissonSpiking draws spike counts, StochasticSpiking a coin per neuron.
+REGISTER_KERNEL_WITH("neurons_stochastic_spiking", RandomSpikingKernel, bool, false);
+REGISTER_KERNEL_WITH("neurons_poisson_spiking", RandomSpikingKernel, bool, true);
 
 }  // namespace nengo_native

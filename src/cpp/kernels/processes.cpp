@@ -74,11 +74,9 @@ NoiseKernel<T>::NoiseKernel(const Params& p, const Shape& s) : batch_(s.batch) {
   mean_ = p.real_array("mean", n);
   std_ = p.real_array("std", n);
   alpha_ = p.real_array("alpha", n);
-  coef_ptr_ = p.int_array("coef_ptr", n + 1);
   coef_ = p.real_array("coef");
+  coef_ptr_ = p.offsets("coef_ptr", static_cast<int64_t>(coef_.size()), static_cast<int64_t>(n));
   chain_ptr_ = read_chain_ptr(p, n);
-  require(coef_ptr_.front() == 0 && coef_ptr_.back() == static_cast<int64_t>(coef_.size()),
-          "process_noise: coef_ptr must span coef");
   for (size_t i = 0; i < n; ++i) {
     const int64_t f = filter_[i], ns = x_[i].rows, size = out_[i].n;
     if (f >= 0) {
@@ -157,11 +155,9 @@ LookupKernel<T>::LookupKernel(const Params& p, const Shape& s) : batch_(s.batch)
   inc_ = p.int_array("inc", n);
   t_off_ = p.int_array("t_off", n);
   rows_ = p.int_array("rows", n);
-  aux_ptr_ = p.int_array("aux_ptr", n + 1);
   aux_ = p.real_array("aux");
+  aux_ptr_ = p.offsets("aux_ptr", static_cast<int64_t>(aux_.size()), static_cast<int64_t>(n));
   chain_ptr_ = read_chain_ptr(p, n);
-  require(aux_ptr_.front() == 0 && aux_ptr_.back() == static_cast<int64_t>(aux_.size()),
-          "process_lookup: aux_ptr must span aux");
   for (size_t i = 0; i < n; ++i) {
     require(mode[i] >= 0 && mode[i] <= 3, "process_lookup: unknown mode");
     mode_.push_back(static_cast<LookupMode>(mode[i]));
