@@ -91,7 +91,8 @@ class Runtime:
         self.executor.reset_kernels()
 
     def save_state(self) -> tuple:
-        """A copy of everything a run changes (arena, counters, kernel states)."""
+        """A copy of the arena and the counters (random streams inside kernels are
+        not included: they keep advancing)."""
         return self.arena.copy(), self.int_arena.copy()
 
     def restore_state(self, state: tuple) -> None:
