@@ -60,21 +60,39 @@ void register_executor(py::module_& m, const char* name) {
       .def_property_readonly("n_kernels", &Exec::n_kernels)
       .def(
           "add_kernel",
-          [](Exec& e, const std::string& kind, const py::dict& params) {
-            e.add_kernel(nengo_native::make_kernel<T>(kind, to_params(params), e.shape()));
+          [](Exec& e, const std::string& kind, const py::dict& params,
+             std::optional<std::string> training_kind, std::optional<py::dict> training_params) {
+            std::unique_ptr<nengo_native::Kernel<T>> training;
+            if (training_kind)
+              training = nengo_native::make_kernel<T>(
+                  *training_kind, to_params(training_params ? *training_params : py::dict()),
+                  e.shape());
+            e.add_kernel(nengo_native::make_kernel<T>(kind, to_params(params), e.shape()),
+                         std::move(training));
           },
-          py::arg("kind"), py::arg("params"))
+          py::arg("kind"), py::arg("params"), py::arg("training_kind") = py::none(),
+          py::arg("training_params") = py::none())
       .def(
           "add_callback",
-          [](Exec& e, py::function fn) {
-            // Keep the callable alive in the C++ step list; it runs with the GIL held.
+          [](Exec& e, py::function fn, std::optional<py::function> backward) {
+            // Keep the callables alive in the C++ step list; they run with the GIL held.
             auto holder = std::make_shared<py::function>(std::move(fn));
-            e.add_callback([holder]() {
-              py::gil_scoped_acquire gil;
-              (*holder)();
-            });
+            std::function<void(int64_t)> reverse;
+            if (backward) {
+              auto back = std::make_shared<py::function>(std::move(*backward));
+              reverse = [back](int64_t n) {
+                py::gil_scoped_acquire gil;
+                (*back)(n);
+              };
+            }
+            e.add_callback(
+                [holder]() {
+                  py::gil_scoped_acquire gil;
+                  (*holder)();
+                },
+                std::move(reverse));
           },
-          py::arg("fn"))
+          py::arg("fn"), py::arg("backward") = py::none())
       .def(
           "add_probe",
           [](Exec& e, int64_t off, int64_t rows, int64_t cols, int64_t rstride, int64_t cstride,
@@ -93,7 +111,7 @@ void register_executor(py::module_& m, const char* name) {
       .def(
           "run",
           [](Exec& e, int64_t n_steps, const std::vector<py::array_t<T>>& buffers,
-             const std::vector<std::optional<py::array_t<T>>>& feeds) {
+             const std::vector<std::optional<py::array_t<T>>>& feeds, bool training) {
             if (buffers.size() != e.n_probes())
               throw py::value_error("expected one buffer per probe");
             if (feeds.size() != e.n_feeds()) throw py::value_error("expected one entry per feed");
@@ -119,9 +137,45 @@ void register_executor(py::module_& m, const char* name) {
               feed_ptrs.push_back(buf.data());
             }
             py::gil_scoped_release release;
-            e.run(n_steps, ptrs, feed_ptrs);
+            e.run(n_steps, ptrs, feed_ptrs, training);
           },
-          py::arg("n_steps"), py::arg("buffers"), py::arg("feeds"))
+          py::arg("n_steps"), py::arg("buffers"), py::arg("feeds"), py::arg("training") = false)
+      .def(
+          "set_written",
+          [](Exec& e, py::array_t<uint8_t, py::array::c_style | py::array::forcecast> mask) {
+            e.set_written(std::vector<uint8_t>(mask.data(), mask.data() + mask.size()));
+          },
+          py::arg("mask"))
+      .def("non_differentiable_steps", &Exec::non_differentiable_steps)
+      .def(
+          "backward",
+          [](Exec& e, const std::vector<std::optional<py::array_t<T>>>& probe_grads) {
+            if (probe_grads.size() != e.n_probes())
+              throw py::value_error("expected one gradient entry per probe");
+            std::vector<const T*> ptrs;
+            for (size_t i = 0; i < probe_grads.size(); ++i) {
+              if (!probe_grads[i]) {
+                ptrs.push_back(nullptr);
+                continue;
+              }
+              const auto& buf = *probe_grads[i];
+              if (!(buf.flags() & py::array::c_style) ||
+                  buf.size() != e.samples_written().at(i) * e.sample_size(i))
+                throw py::value_error(
+                    "probe gradient must be C-contiguous and shaped like that probe's samples");
+              ptrs.push_back(buf.data());
+            }
+            py::gil_scoped_release release;
+            e.backward(ptrs);
+          },
+          py::arg("probe_grads"))
+      .def_property_readonly(
+          "grad",
+          [](py::object self) {
+            Exec& e = self.cast<Exec&>();
+            if (!e.grad()) throw py::value_error("no gradient before set_written()");
+            return py::array_t<T>({e.arena_size()}, {sizeof(T)}, e.grad(), self);
+          })
       .def_property_readonly("samples_written", &Exec::samples_written)
       .def_property_readonly("steps_completed", &Exec::steps_completed)
       .def("reset_kernels", &Exec::reset_kernels)

@@ -1,5 +1,6 @@
 #include "executor.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -26,13 +27,22 @@ Shape Executor<T>::shape() const {
 }
 
 template <typename T>
-void Executor<T>::add_kernel(std::unique_ptr<Kernel<T>> kernel) {
-  steps_.push_back({std::move(kernel), nullptr});
+void Executor<T>::add_kernel(std::unique_ptr<Kernel<T>> kernel,
+                             std::unique_ptr<Kernel<T>> training_kernel) {
+  Step step;
+  step.kernel = std::move(kernel);
+  step.training_kernel = std::move(training_kernel);
+  steps_.push_back(std::move(step));
+  saved_ready_ = false;
 }
 
 template <typename T>
-void Executor<T>::add_callback(std::function<void()> callback) {
-  steps_.push_back({nullptr, std::move(callback)});
+void Executor<T>::add_callback(std::function<void()> callback,
+                               std::function<void(int64_t)> backward) {
+  Step step;
+  step.callback = std::move(callback);
+  step.backward = std::move(backward);
+  steps_.push_back(std::move(step));
 }
 
 template <typename T>
@@ -64,7 +74,9 @@ size_t Executor<T>::add_feed(const VecRef& dst) {
       throw std::invalid_argument("a fed signal needs one copy per batch item");
   }
   feeds_.push_back(dst);
-  steps_.push_back({nullptr, nullptr, static_cast<int64_t>(feeds_.size() - 1)});
+  Step step;
+  step.feed = static_cast<int64_t>(feeds_.size() - 1);
+  steps_.push_back(std::move(step));
   return feeds_.size() - 1;
 }
 
@@ -103,7 +115,7 @@ void Executor<T>::record_probes(const std::vector<T*>& buffers) {
 
 template <typename T>
 void Executor<T>::run(int64_t n_steps, const std::vector<T*>& buffers,
-                      const std::vector<const T*>& feeds) {
+                      const std::vector<const T*>& feeds, bool training) {
   if (n_steps < 0) throw std::invalid_argument("cannot run a negative number of steps");
   if (buffers.size() != probes_.size())
     throw std::invalid_argument("expected " + std::to_string(probes_.size()) +
@@ -113,18 +125,128 @@ void Executor<T>::run(int64_t n_steps, const std::vector<T*>& buffers,
                                 " feed buffers, got " + std::to_string(feeds.size()));
   written_.assign(probes_.size(), 0);
   completed_ = 0;
+  trained_steps_ = -1;
+  T* record = nullptr;
+  if (training) {
+    prepare_saved();
+    size_t per_step = 0;
+    for (const auto& step : steps_) per_step += step.saved.size();
+    tape_.resize(per_step * static_cast<size_t>(n_steps));
+    record = tape_.data();
+    trained_from_ = int_data_[step_offset_];
+    trained_feeds_.assign(feeds.size(), 0);
+    for (size_t i = 0; i < feeds.size(); ++i) trained_feeds_[i] = feeds[i] != nullptr;
+  }
   const Context<T> ctx{data_.data(), int_data_.data(), batch_, dt_};
   for (int64_t n = 0; n < n_steps; ++n) {
     for (auto& step : steps_) {
-      if (step.kernel)
-        step.kernel->forward(ctx);
-      else if (step.callback)
+      if (Kernel<T>* kernel = step.active(training)) {
+        if (record)
+          for (int64_t idx : step.saved) *record++ = data_[idx];
+        kernel->forward(ctx);
+      } else if (step.callback)
         step.callback();
       else if (const T* src = feeds[step.feed])
         apply_feed(feeds_[step.feed], src, n, n_steps);
     }
     record_probes(buffers);
     ++completed_;
+  }
+  if (training) trained_steps_ = n_steps;
+}
+
+template <typename T>
+void Executor<T>::set_written(std::vector<uint8_t> written) {
+  if (static_cast<int64_t>(written.size()) != arena_size())
+    throw std::invalid_argument("written mask must have one entry per arena element");
+  written_mask_ = std::move(written);
+  grad_.assign(data_.size(), T(0));
+  saved_ready_ = false;
+}
+
+template <typename T>
+void Executor<T>::prepare_saved() {
+  if (saved_ready_) return;
+  if (written_mask_.empty()) throw std::logic_error("set_written() must come before training");
+  for (auto& step : steps_) {
+    step.saved.clear();
+    Kernel<T>* kernel = step.active(true);
+    if (!kernel) continue;
+    for (const VecRef& r : kernel->saved()) {
+      for (int64_t b = 0; b < (r.bstride == 0 ? 1 : batch_); ++b)
+        for (int64_t i = 0; i < r.n; ++i) {
+          const int64_t idx = r.off + b * r.bstride + i * r.stride;
+          if (idx < 0 || idx >= arena_size())
+            throw std::out_of_range("a kernel's saved region lies outside the arena");
+          if (written_mask_[idx]) step.saved.push_back(idx);
+        }
+    }
+  }
+  saved_ready_ = true;
+}
+
+template <typename T>
+std::vector<size_t> Executor<T>::non_differentiable_steps() const {
+  std::vector<size_t> out;
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    const Step& step = steps_[i];
+    if (Kernel<T>* kernel = step.active(true)) {
+      if (!kernel->differentiable()) out.push_back(i);
+    } else if (step.callback && !step.backward) {
+      out.push_back(i);
+    }
+  }
+  return out;
+}
+
+template <typename T>
+void Executor<T>::backward(const std::vector<const T*>& probe_grads) {
+  if (trained_steps_ < 0 || completed_ != trained_steps_)
+    throw std::logic_error("backward() needs a completed training run before it");
+  if (probe_grads.size() != probes_.size())
+    throw std::invalid_argument("expected " + std::to_string(probes_.size()) +
+                                " probe gradients, got " + std::to_string(probe_grads.size()));
+  const int64_t n_steps = trained_steps_;
+  // Which sample of each probe step n took (-1: none), by the rule record_probes used.
+  std::vector<std::vector<int64_t>> sample_at(probes_.size(),
+                                              std::vector<int64_t>(n_steps, -1));
+  for (size_t i = 0; i < probes_.size(); ++i) {
+    int64_t count = 0;
+    for (int64_t n = 0; n < n_steps; ++n)
+      if (std::fmod(static_cast<double>(trained_from_ + n + 1), probes_[i].period) < 1)
+        sample_at[i][n] = count++;
+  }
+  std::fill(grad_.begin(), grad_.end(), T(0));
+  T* g = grad_.data();
+  const Context<T> ctx{data_.data(), int_data_.data(), batch_, dt_};
+  const T* record = tape_.data() + tape_.size();
+  for (int64_t n = n_steps - 1; n >= 0; --n) {
+    for (size_t i = 0; i < probes_.size(); ++i) {
+      const int64_t s = sample_at[i][n];
+      if (!probe_grads[i] || s < 0) continue;
+      const MatRef& r = probes_[i].ref;
+      const T* in = probe_grads[i] + s * batch_ * r.rows * r.cols;
+      for (int64_t b = 0; b < batch_; ++b)
+        for (int64_t row = 0; row < r.rows; ++row)
+          for (int64_t col = 0; col < r.cols; ++col)
+            g[r.off + b * r.bstride + row * r.rstride + col * r.cstride] += *in++;
+    }
+    for (auto it = steps_.rbegin(); it != steps_.rend(); ++it) {
+      Step& step = *it;
+      if (Kernel<T>* kernel = step.active(true)) {
+        record -= step.saved.size();
+        for (size_t k = 0; k < step.saved.size(); ++k) data_[step.saved[k]] = record[k];
+        kernel->backward(ctx, g);
+      } else if (step.callback) {
+        if (!step.backward) throw std::logic_error("a Python step has no backward pass");
+        step.backward(n);
+      } else if (trained_feeds_[step.feed]) {
+        // Fed data is not a function of anything upstream.
+        const VecRef& dst = feeds_[step.feed];
+        for (int64_t b = 0; b < batch_; ++b)
+          for (int64_t i = 0; i < dst.n; ++i) g[dst.off + b * dst.bstride + i * dst.stride] = 0;
+      }
+    }
   }
 }
 

@@ -31,10 +31,15 @@ class Executor {
   int64_t batch() const { return batch_; }
   Shape shape() const;
 
-  void add_kernel(std::unique_ptr<Kernel<T>> kernel);
+  // `training_kernel`, when given, runs in place of `kernel` in training runs (a spiking
+  // neuron's rate counterpart).
+  void add_kernel(std::unique_ptr<Kernel<T>> kernel,
+                  std::unique_ptr<Kernel<T>> training_kernel = nullptr);
   // A step that runs outside the core (the user's Python); it must not throw past the
-  // executor except to abort the run.
-  void add_callback(std::function<void()> callback);
+  // executor except to abort the run. `backward(n)`, when given, is its reverse-mode step
+  // for step n of the last training run (it updates grad() itself).
+  void add_callback(std::function<void()> callback,
+                    std::function<void(int64_t)> backward = nullptr);
   void add_probe(const ProbeSpec& probe);
   // A step that, when the run is given data for it, overwrites `dst` (every batch item)
   // with the next step's row of that data. Returns the feed's index.
@@ -53,10 +58,25 @@ class Executor {
   // values (item-major), and must hold at least samples_in(i, n_steps) samples.
   // `feeds[i]` is null (feed i inactive) or holds batch x n_steps x feed_size(i) values.
   // `samples_written()` tells how far each buffer got, also after an exception.
-  void run(int64_t n_steps, const std::vector<T*>& buffers, const std::vector<const T*>& feeds);
+  // A training run uses the training kernels and records what backward() needs.
+  void run(int64_t n_steps, const std::vector<T*>& buffers, const std::vector<const T*>& feeds,
+           bool training = false);
   const std::vector<int64_t>& samples_written() const { return written_; }
   // Steps of the last run that finished (a step interrupted by an exception does not).
   int64_t steps_completed() const { return completed_; }
+
+  // Training. `written` flags (one byte per arena element) the elements some step writes;
+  // only those change during a run, so only those are recorded for backward().
+  void set_written(std::vector<uint8_t> written);
+  // Indices (in Program order) of the steps a training run cannot differentiate.
+  std::vector<size_t> non_differentiable_steps() const;
+  // Reverse pass over the last training run, which must have completed. `probe_grads[i]`
+  // is null or holds d(loss)/d(sample) in the layout of probe i's buffer. Afterwards
+  // grad() holds d(loss)/d(arena at the start of the run), which for parameters is the
+  // gradient summed over steps and items. Leaves the arena's state undefined.
+  void backward(const std::vector<const T*>& probe_grads);
+  // The adjoint arena (null before set_written()).
+  T* grad() { return grad_.empty() ? nullptr : grad_.data(); }
 
   void reset_kernels();
   // Hand new seed-dependent parameters to the kernel of step `index` (in Program order,
@@ -66,9 +86,17 @@ class Executor {
  private:
   struct Step {
     std::unique_ptr<Kernel<T>> kernel;
+    std::unique_ptr<Kernel<T>> training_kernel;
     std::function<void()> callback;
+    std::function<void(int64_t)> backward;
     int64_t feed = -1;
+    std::vector<int64_t> saved;  // arena elements recorded before a training forward
+
+    Kernel<T>* active(bool training) const {
+      return training && training_kernel ? training_kernel.get() : kernel.get();
+    }
   };
+  void prepare_saved();
   void record_probes(const std::vector<T*>& buffers);
   void apply_feed(const VecRef& dst, const T* src, int64_t step, int64_t n_steps);
 
@@ -82,6 +110,16 @@ class Executor {
   std::vector<VecRef> feeds_;
   std::vector<int64_t> written_;
   int64_t completed_ = 0;
+
+  std::vector<uint8_t> written_mask_;
+  bool saved_ready_ = false;
+  std::vector<T> tape_;
+  std::vector<T> grad_;
+  // The last training run: its length (-1 when the last run was not a training run),
+  // the step counter before it, and which feeds had data.
+  int64_t trained_steps_ = -1;
+  int64_t trained_from_ = 0;
+  std::vector<char> trained_feeds_;
 };
 
 }  // namespace nengo_native

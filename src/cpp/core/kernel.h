@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "params.h"
+#include "refs.h"
 
 namespace nengo_native {
 
@@ -42,6 +43,22 @@ class Kernel {
   // reset() restores. Kernels that do not depend on the seed refuse.
   virtual void set_params(const Params&) {
     throw std::invalid_argument("this kernel has no seed-dependent parameters");
+  }
+
+  // Training (reverse mode). forward() maps the arena onto itself; backward() applies the
+  // transpose of that map's Jacobian to the adjoint `grad` (same layout as the arena): on
+  // entry `grad` holds d(loss)/d(arena after forward), on return d(loss)/d(arena before).
+  // An element forward() sets gets adjoint 0; inputs accumulate (+=), so parameters
+  // shared by the batch (bstride 0) receive the sum over items.
+  //
+  // backward() may read from ctx.data only the regions saved() lists (expanded over the
+  // batch like any VecRef) and constants: the executor records those regions just before
+  // forward() and writes them back just before backward(). Everything else in ctx.data is
+  // stale by then.
+  virtual bool differentiable() const { return false; }
+  virtual std::vector<VecRef> saved() const { return {}; }
+  virtual void backward(const Context<T>& /*ctx*/, T* /*grad*/) {
+    throw std::logic_error("this kernel has no backward pass");
   }
 };
 
