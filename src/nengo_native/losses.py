@@ -396,6 +396,8 @@ class Regularize(Loss):
     """
 
     name = "regularize"
+    #: Training and evaluation need no targets for a probe with this loss.
+    ignores_targets = True
 
     def __init__(
         self,

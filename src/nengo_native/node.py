@@ -27,8 +27,9 @@ class BatchFunction:
     instead, once per step, with every item of the minibatch.
     """
 
-    def __init__(self, func, shape_in, shape_out, pass_time, label):
+    def __init__(self, func, shape_in, shape_out, pass_time, label, gradient=None):
         self.func = func
+        self.gradient = gradient
         self.shape_in = shape_in
         self.shape_out = shape_out
         self.pass_time = pass_time
@@ -132,7 +133,7 @@ class BatchNode(nengo.Node):
         shape_out = _shape(shape_out, "shape_out")
         self.gradient = gradient
         super().__init__(
-            output=BatchFunction(func, shape_in, shape_out, pass_time, name),
+            output=BatchFunction(func, shape_in, shape_out, pass_time, name, gradient),
             size_in=int(np.prod(shape_in)) if shape_in else 0,
             size_out=int(np.prod(shape_out)),
             label=label,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from nengo.exceptions import SimulationError
 
 from . import _core
 from .planner import CallbackStep, FeedStep, KernelStep, Program
@@ -14,18 +15,26 @@ class _Callback:
 
     ``fns`` holds one step function per minibatch item (or one for the whole batch);
     they are remade on reset. A fed node's function is skipped (``fed``).
+    ``reverse(n)``, set when training is prepared, is the step's backward pass for
+    step n of the last training run.
     """
 
-    __slots__ = ("fns", "fed")
+    __slots__ = ("fns", "fed", "reverse")
 
     def __init__(self):
         self.fns = []
         self.fed = False
+        self.reverse = None
 
     def __call__(self):
         if not self.fed:
             for fn in self.fns:
                 fn()
+
+    def backward(self, n: int) -> None:
+        # A fed node's output came from the data (the feed step handles it).
+        if not self.fed and self.reverse is not None:
+            self.reverse(n)
 
 
 class Runtime:
@@ -59,7 +68,9 @@ class Runtime:
         self.feeds: dict = {}  # node -> (feed index, FeedStep)
         for step in program.steps:
             if isinstance(step, KernelStep):
-                self.executor.add_kernel(step.kind, step.params)
+                self.executor.add_kernel(
+                    step.kind, step.params, step.training_kind, step.training_params
+                )
             elif isinstance(step, FeedStep):
                 off, n, stride, bstride = step.ref
                 self.feeds[step.node] = (
@@ -69,7 +80,10 @@ class Runtime:
             else:
                 assert isinstance(step, CallbackStep)
                 callback = self.callbacks[step.op] = _Callback()
-                self.executor.add_callback(callback)
+                # Only node functions can pass gradients (or block them, knowingly);
+                # other operators run by nengo make a model non-differentiable.
+                backward = None if step.fallback else callback.backward
+                self.executor.add_callback(callback, backward)
         for probe in program.probes:
             off, rows, cols, rs, cs, bs = probe.ref
             self.executor.add_probe(off, rows, cols, rs, cs, bs, probe.period)
@@ -83,6 +97,9 @@ class Runtime:
             for base in layout.int_offset:
                 dict.__setitem__(signals, base, dict.__getitem__(self.signals, base))
         self._steps = {s.op: s for s in program.steps if isinstance(s, CallbackStep)}
+        self.grad = None  # the adjoint arena, once training is prepared
+        self._node_tapes: dict = {}  # op -> [(t, x)] recorded in training runs
+        self._recording = False
 
     def reset_memory(self) -> None:
         self.arena[:] = self.initial_arena
@@ -98,6 +115,21 @@ class Runtime:
     def restore_state(self, state: tuple) -> None:
         arena, int_arena = state
         self.arena[:] = arena
+        self.int_arena[:] = int_arena
+        self.program.layout.sync_ints(self.signals, self.int_arena, to_core=False)
+
+    def save_written(self) -> tuple:
+        """A copy of the simulation state only (what steps write; parameters are
+        left out), cheaper than `save_state` when parameters are large."""
+        if getattr(self, "_written", None) is None:
+            self._written = self.written_ranges()
+        ranges = self._written
+        return [self.arena[r].copy() for r in ranges], self.int_arena.copy()
+
+    def restore_written(self, state: tuple) -> None:
+        values, int_arena = state
+        for r, v in zip(self._written, values):
+            self.arena[r] = v
         self.int_arena[:] = int_arena
         self.program.layout.sync_ints(self.signals, self.int_arena, to_core=False)
 
@@ -127,10 +159,82 @@ class Runtime:
             x = x.reshape(self.batch, -1)
             x.flags.writeable = False
 
+        tape = self._node_tapes.setdefault(op, [])
+
         def step_batch_node():
-            fn.batched(0.0 if t is None else t.item(), x, out)
+            time = 0.0 if t is None else t.item()
+            if self._recording:
+                tape.append((time, None if x is None else x.copy()))
+            fn.batched(time, x, out)
 
         return step_batch_node
+
+    # -- training ---------------------------------------------------------------------
+
+    def written_ranges(self) -> list[slice]:
+        """Arena slices of every signal some step writes (the simulation state)."""
+        layout = self.program.layout
+        ranges = []
+        for base, off in sorted(layout.offset.items(), key=lambda item: item[1]):
+            if layout.batched[base] or base in layout.clock:
+                n = layout.sparse[base].nnz if base in layout.sparse else base.size
+                n *= self.batch if layout.batched[base] else 1
+                if ranges and ranges[-1][1] == off:
+                    ranges[-1][1] = off + n
+                else:
+                    ranges.append([off, off + n])
+        return [slice(a, b) for a, b in ranges]
+
+    def prepare_training(self) -> tuple[list, list]:
+        """Make training runs possible.
+
+        Returns the steps that cannot be differentiated (each an operator) and the
+        Python nodes that block the gradient (no gradient function), in step order.
+        """
+        mask = np.zeros(len(self.arena), dtype=np.uint8)
+        for r in self.written_ranges():
+            mask[r] = 1
+        self.executor.set_written(mask)
+        self.grad = self.executor.grad
+        layout = self.program.layout
+        blocked = []
+        for op, callback in self.callbacks.items():
+            step = self._steps[op]
+            if step.fallback:
+                continue
+            if op.output is None:
+                callback.reverse = lambda n: None
+                continue
+            g_out = layout.batch_view(self.grad, op.output).reshape(self.batch, -1)
+            gradient = op.fn.gradient if step.batched and op.x is not None else None
+            if gradient is None:
+                blocked.append(op)
+                callback.reverse = _blocking_reverse(g_out)
+            else:
+                g_x = layout.batch_view(self.grad, op.x).reshape(self.batch, -1)
+                callback.reverse = _node_reverse(
+                    op.fn, gradient, self._node_tapes.setdefault(op, []), g_x, g_out
+                )
+        steps = self.program.steps
+        failing = [steps[i] for i in self.executor.non_differentiable_steps()]
+        return failing, blocked
+
+    def backward(self, probe_grads: list) -> None:
+        """Reverse pass over the last training run; see the core's ``backward``."""
+        dtype = self.program.layout.dtype
+        self.executor.backward(
+            [
+                None if g is None else np.ascontiguousarray(g, dtype=dtype)
+                for g in probe_grads
+            ]
+        )
+
+    def offsets(self, sig) -> np.ndarray:
+        """Arena offsets of a parameter signal's elements, in its shape."""
+        layout = self.program.layout
+        if sig.base in layout.sparse:
+            return layout.start(sig) + np.arange(layout.sparse[sig.base].nnz)
+        return layout.elem_offsets(sig)
 
     def reseed(self, draws: dict) -> None:
         """Give seed-dependent kernels their new parameters after a reset.
@@ -153,14 +257,15 @@ class Runtime:
                 self.executor.set_kernel_params(index, params)
 
     def run(
-        self, n_steps: int, data: dict | None = None
+        self, n_steps: int, data: dict | None = None, training: bool = False
     ) -> tuple[list[np.ndarray], int, BaseException | None]:
         """Run ``n_steps``; return each probe's new samples, the number of steps
         that finished and the error that stopped the run early, if any (samples up
         to the error are kept).
 
         ``data`` maps input nodes to arrays ``(batch, n_steps, size_out)`` that
-        replace the nodes' outputs for these steps.
+        replace the nodes' outputs for these steps. A ``training`` run uses the
+        training kernels and records what `backward` needs.
         """
         layout = self.program.layout
         data = data or {}
@@ -179,10 +284,16 @@ class Runtime:
                 self.callbacks[step.producer].fed = fed
         error = None
         layout.sync_ints(self.signals, self.int_arena, to_core=True)
+        if training:
+            for tape in self._node_tapes.values():
+                tape.clear()
+        self._recording = training
         try:
-            self.executor.run(n_steps, buffers, feeds)
+            self.executor.run(n_steps, buffers, feeds, training)
         except BaseException as e:  # noqa: B036 - KeyboardInterrupt keeps what was probed
             error = e
+        finally:
+            self._recording = False
         layout.sync_ints(self.signals, self.int_arena, to_core=False)
         for node, (_, step) in self.feeds.items():
             if step.producer is None and node in data:
@@ -197,3 +308,31 @@ class Runtime:
         for b in range(self.batch):
             idx = off + b * bstride + stride * np.arange(n)
             self.arena[idx] = self.initial_arena[idx]
+
+
+def _blocking_reverse(g_out: np.ndarray):
+    """Backward step of a Python node with no gradient: nothing passes through."""
+
+    def reverse(n: int) -> None:
+        g_out[...] = 0
+
+    return reverse
+
+
+def _node_reverse(fn, gradient, tape: list, g_x: np.ndarray, g_out: np.ndarray):
+    """Backward step of a BatchNode with a gradient function (a vector-Jacobian
+    product ``gradient(t, x, dy) -> dx``), from the inputs its training run recorded."""
+
+    def reverse(n: int) -> None:
+        t, x = tape[n]
+        dy = g_out.reshape((len(g_out),) + fn.shape_out).copy()
+        dx = np.asarray(gradient(t, x.reshape((len(x),) + fn.shape_in), dy))
+        if dx.size != g_x.size:
+            raise SimulationError(
+                f"{fn.label}: gradient returned shape {dx.shape}; expected "
+                f"{(len(x),) + fn.shape_in} (minibatch, *shape_in)"
+            )
+        g_x[...] += dx.reshape(g_x.shape)
+        g_out[...] = 0
+
+    return reverse

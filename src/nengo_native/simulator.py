@@ -21,11 +21,14 @@ from nengo.utils.graphs import toposort
 from nengo.utils.progress import Progress, ProgressTracker
 from nengo.utils.simulator import operator_dependency_graph
 
+from . import parameters
+from .config import get_setting
 from .data import ProbeRecord, SimulationData
 from .inputs import check_data, check_memory, check_minibatch_size, split_batch
 from .planner import plan
 from .planner.lowering import lowering_for
 from .runtime import Runtime
+from .training import History, Trainer
 
 logger = logging.getLogger(__name__)
 
@@ -151,13 +154,21 @@ class Simulator:
             ]
             with pt.next_stage("Planning", "Planning"):
                 self._program = plan(
-                    self.model, self._step_order, self.dg, batch, self.dtype
+                    self.model,
+                    self._step_order,
+                    self.dg,
+                    batch,
+                    self.dtype,
+                    training={
+                        "lif_smoothing": get_setting(self.model, "lif_smoothing")
+                    },
                 )
                 layout = self._program.layout
                 check_memory(layout.size, layout.dtype.itemsize, batch)
                 self._runtime = Runtime(self._program, self.model.dt, self.model.step)
 
         self.signals = self._runtime.signals
+        self._trainer_state = None
         self._input_nodes = list(self._runtime.feeds)
         self._records = {
             p.probe: ProbeRecord(batched=minibatch_size is not None and batch > 1)
@@ -204,6 +215,7 @@ class Simulator:
         self.closed = True
         self.signals = None
         self._runtime = None
+        self._trainer_state = None
 
     def __getstate__(self):
         signals = (
@@ -575,3 +587,185 @@ class Simulator:
         period = 1 if sample_every is None else sample_every / self.dt
         steps = np.arange(1, self.n_steps + 1)
         return self.dt * steps[steps % period < 1]
+
+    # -- training (NengoDL's names and meanings) --------------------------------------
+
+    @property
+    def _trainer(self) -> Trainer:
+        if self.closed:
+            raise SimulatorClosed("Simulator cannot train because it is closed.")
+        if self._trainer_state is None:
+            self._trainer_state = Trainer(self)
+        return self._trainer_state
+
+    def _signal_value(self, sig) -> np.ndarray:
+        """Current value of a parameter signal (a copy; CSR for sparse ones)."""
+        runtime = self._runtime
+        offsets = runtime.offsets(sig)
+        layout = self._program.layout
+        if sig.base in layout.sparse:
+            value = layout.sparse[sig.base].copy()
+            value.data = runtime.arena[offsets].astype(np.float64)
+            return value
+        return runtime.arena[offsets].astype(np.float64)
+
+    @property
+    def trainable_parameters(self) -> list:
+        """(list of TrainableParameter) What `fit` optimizes, from the network's
+        ``trainable`` config (see `nengo_native.configure_settings`)."""
+        return list(self._trainer.params)
+
+    def compile(self, optimizer=None, loss=None, metrics=None, loss_weights=None):
+        """Choose the optimizer, losses and metrics for `fit` and `evaluate`.
+
+        Parameters
+        ----------
+        optimizer : Optimizer or str, optional
+            A `nengo_native.optimizers` instance (e.g. ``Adam(0.01)``) or
+            ``"sgd"``, ``"adam"``, ``"rmsprop"``. Needed by `fit` only.
+        loss : dict or loss, optional
+            ``{probe: loss}``, or one loss for every probe that gets targets. A loss
+            is a `nengo_native.losses.Loss`, a name (``"mse"``, ``"mae"``,
+            ``"categorical_crossentropy"``, ...) or a callable ``(y_true, y_pred)``
+            (training needs its gradient; see `nengo_native.losses`).
+        metrics : dict or loss or list, optional
+            Extra values to report, per probe or for every probe.
+        loss_weights : dict, optional
+            ``{probe: weight}`` on each probe's loss in the total (default 1).
+        """
+        self._trainer.compile(optimizer, loss, metrics, loss_weights)
+
+    def fit(
+        self,
+        x=None,
+        y=None,
+        epochs: int = 1,
+        batch_size: int | None = None,
+        n_steps: int | None = None,
+        shuffle: bool = True,
+        validation_data=None,
+        verbose: int = 1,
+    ) -> History:
+        """Train the trainable parameters by gradient descent through time.
+
+        Spiking neurons run as their rate counterparts (LIF as LIFRate, ...);
+        every minibatch starts from the simulator's current state, which `fit`
+        leaves unchanged (as NengoDL's ``stateful=False``).
+
+        Parameters
+        ----------
+        x : dict or array, optional
+            ``{node: array (n_samples, n_steps, node.size_out)}`` for input nodes,
+            or one array when the model has one input node.
+        y : dict or array
+            ``{probe: targets (n_samples, probe samples, ...)}``, or one array when
+            one probe has a loss.
+        epochs : int
+            Passes over the data.
+        batch_size : int, optional
+            Must equal ``minibatch_size`` when given.
+        n_steps : int, optional
+            Steps per sample; taken from ``x`` when given.
+        shuffle : bool
+            Shuffle the samples every epoch (reproducibly, from the seed).
+        validation_data : tuple (x, y), optional
+            Evaluated (spiking, as `evaluate`) after every epoch; ``val_*`` keys.
+        verbose : int
+            0 silent, 1 a progress bar and a line per epoch, 2 the line only.
+
+        Returns
+        -------
+        History
+            ``history.history["loss"]`` and the other values, one per epoch.
+        """
+        return self._trainer.fit(
+            x, y, epochs, batch_size, n_steps, shuffle, validation_data, verbose
+        )
+
+    def evaluate(self, x=None, y=None, n_steps: int | None = None) -> dict:
+        """Losses and metrics of the model as defined (spiking neurons) on data.
+
+        Parameters
+        ----------
+        x, y, n_steps
+            As for `fit`.
+
+        Returns
+        -------
+        dict
+            ``{"loss": total, "<probe>_loss": ..., "<probe>_<metric>": ...}``.
+        """
+        return self._trainer.evaluate(x, y, n_steps)
+
+    def save_params(self, path) -> str:
+        """Save the trainable parameters' current values to ``path`` (``.npz`` is
+        added when missing); returns the file name."""
+        return parameters.save_params(self._trainer, path)
+
+    def load_params(self, path) -> None:
+        """Load parameters saved by `save_params` from a simulator of the same
+        model (checked: a file from another model raises ValidationError)."""
+        parameters.load_params(self._trainer, path)
+
+    def get_nengo_params(self, objs, as_dict: bool = False):
+        """Arguments that make nengo objects reproduce their trained values.
+
+        Parameters
+        ----------
+        objs : Ensemble or Connection or list of them
+        as_dict : bool
+            Return ``{str(obj): params}`` instead of a list (or a single dict for a
+            single object).
+        """
+        if self.closed:
+            raise SimulatorClosed("Simulator is closed.")
+        single = not isinstance(objs, (list, tuple))
+        objects = [objs] if single else list(objs)
+        params = [parameters.nengo_params(self, obj) for obj in objects]
+        if as_dict:
+            return {str(obj): p for obj, p in zip(objects, params)}
+        return params[0] if single else params
+
+    def freeze_params(self, objs) -> None:
+        """Write the current (trained) parameters into the nengo objects, so that
+        any simulator built from them, `nengo.Simulator` included, runs the
+        trained model.
+
+        Parameters
+        ----------
+        objs : Network or Ensemble or Connection or list of them
+            A network stands for all its ensembles and connections (except
+            connections with online learning rules).
+        """
+        if self.closed:
+            raise SimulatorClosed("Simulator is closed.")
+        parameters.freeze(self, objs)
+
+    def check_gradients(
+        self,
+        x=None,
+        n_steps: int | None = None,
+        eps: float = 1e-6,
+        max_checks: int = 10,
+        rtol: float = 1e-5,
+        seed: int = 0,
+    ) -> dict:
+        """Compare the backward pass with central finite differences.
+
+        The loss is a fixed random projection of every probe's training-mode
+        output; for up to ``max_checks`` elements of each trainable parameter the
+        analytic derivative is compared with ``(L(p + eps) - L(p - eps)) / 2 eps``.
+
+        Returns
+        -------
+        dict
+            ``{str(parameter): largest relative error}``.
+
+        Raises
+        ------
+        nengo.exceptions.SimulationError
+            If an error is above ``rtol``.
+        """
+        from .gradcheck import check_gradients
+
+        return check_gradients(self._trainer, x, n_steps, eps, max_checks, rtol, seed)

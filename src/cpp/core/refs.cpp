@@ -72,4 +72,22 @@ void check_offsets(const std::vector<int64_t>& offsets, int64_t bstride, int64_t
   check_span(0, *lo, *hi, bstride, batch, arena_size, what);
 }
 
+std::vector<VecRef> row_refs(const MatRef& m) {
+  std::vector<VecRef> rows;
+  const int64_t n_rows = m.rstride == 0 ? std::min<int64_t>(m.rows, 1) : m.rows;
+  for (int64_t r = 0; r < n_rows; ++r)
+    rows.push_back({m.off + r * m.rstride, m.cstride == 0 ? std::min<int64_t>(m.cols, 1) : m.cols,
+                    m.cstride, m.bstride});
+  return rows;
+}
+
+std::vector<VecRef> row_refs(const std::vector<MatRef>& ms) {
+  std::vector<VecRef> rows;
+  for (const MatRef& m : ms) {
+    auto r = row_refs(m);
+    rows.insert(rows.end(), r.begin(), r.end());
+  }
+  return rows;
+}
+
 }  // namespace nengo_native

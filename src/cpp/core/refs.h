@@ -18,6 +18,10 @@ struct MatRef {
   int64_t off, rows, cols, rstride, cstride, bstride;
 };
 
+// The rows of a matrix view as vector views (one row when rows are broadcast).
+std::vector<VecRef> row_refs(const MatRef& m);
+std::vector<VecRef> row_refs(const std::vector<MatRef>& ms);
+
 // Read the ragged fields `<prefix>_off`, `<prefix>_n`, ... of `count` items and check every
 // element each item can touch (over all `batch` items) lies inside an arena of `arena_size`.
 std::vector<VecRef> read_vec_refs(const Params& p, const std::string& prefix, size_t count,

@@ -1,5 +1,6 @@
 #include "copy.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "../core/parallel.h"
@@ -98,6 +99,36 @@ void CopyKernel<T>::forward(const Context<T>& ctx) {
       }
     }
   });
+}
+
+template <typename T>
+void ResetKernel<T>::backward(const Context<T>& ctx, T* grad) {
+  // The value is a constant: nothing upstream gets a gradient.
+  for (size_t i = 0; i < value_.size(); ++i)
+    for (int64_t b = 0; b < ctx.batch; ++b)
+      for (int64_t k = seg_.seg_ptr[i]; k < seg_.seg_ptr[i + 1]; ++k)
+        std::fill_n(grad + b * dst_bstride_[i] + seg_.dst[k], seg_.len[k], T(0));
+}
+
+template <typename T>
+void CopyKernel<T>::backward(const Context<T>& ctx, T* grad) {
+  // Serial and in reverse, so that of several copies setting one element only the last
+  // (the one whose value survived) passes its gradient on, and sums into a source shared
+  // by the batch come out the same for any number of threads.
+  const int64_t n = static_cast<int64_t>(src_bstride_.size());
+  for (int64_t i = n - 1; i >= 0; --i)
+    for (int64_t b = ctx.batch - 1; b >= 0; --b) {
+      T* g_src = grad + b * src_bstride_[i];
+      T* g_dst = grad + b * dst_bstride_[i];
+      for (int64_t k = seg_.seg_ptr[i + 1] - 1; k >= seg_.seg_ptr[i]; --k) {
+        T* gs = g_src + seg_.src[k];
+        T* gd = g_dst + seg_.dst[k];
+        for (int64_t j = seg_.len[k] - 1; j >= 0; --j) {
+          gs[j] += gd[j];
+          if (!inc_) gd[j] = T(0);
+        }
+      }
+    }
 }
 
 REGISTER_KERNEL("reset", ResetKernel);

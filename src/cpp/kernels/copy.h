@@ -19,6 +19,8 @@ class ResetKernel : public Kernel<T> {
  public:
   ResetKernel(const Params& p, const Shape& s);
   void forward(const Context<T>& ctx) override;
+  bool differentiable() const override { return true; }
+  void backward(const Context<T>& ctx, T* grad) override;
 
  private:
   Segments seg_;
@@ -32,6 +34,8 @@ class CopyKernel : public Kernel<T> {
  public:
   CopyKernel(const Params& p, const Shape& s);
   void forward(const Context<T>& ctx) override;
+  bool differentiable() const override { return true; }
+  void backward(const Context<T>& ctx, T* grad) override;
 
  private:
   Segments seg_;

@@ -23,6 +23,11 @@ using BatchMat = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eig
 constexpr int64_t kRowGroup = 4;
 
 template <typename T>
+using MutStridedMat =
+    Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0,
+               Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>>;
+
+template <typename T>
 using ConstBatchMat =
     Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>, 0,
                Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>>;
@@ -81,6 +86,44 @@ void DotIncKernel<T>::forward(const Context<T>& ctx) {
       }
     }
   });
+}
+
+template <typename T>
+std::vector<VecRef> DotIncKernel<T>::saved() const {
+  std::vector<VecRef> refs = row_refs(a_);
+  refs.insert(refs.end(), x_.begin(), x_.end());
+  return refs;
+}
+
+template <typename T>
+void DotIncKernel<T>::backward(const Context<T>& ctx, T* grad) {
+  // Y += A X gives dX += A^T dY and dA += dY X^T (summed over items when A is shared).
+  // Items run serially: shared operands collect sums in a fixed order.
+  const int64_t batch = ctx.batch;
+  const auto stride = [](int64_t outer, int64_t inner) {
+    return Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(outer, inner);
+  };
+  for (int64_t i = static_cast<int64_t>(a_.size()) - 1; i >= 0; --i) {
+    const MatRef& a = a_[i];
+    const VecRef &x = x_[i], &y = y_[i];
+    if (a.rows == 0 || a.cols == 0) continue;
+    // Operands shared by the batch (bstride 0) are handled one item at a time, so their
+    // sums never alias across columns.
+    const bool whole_batch = a.bstride == 0 && x.bstride != 0;
+    const int64_t cols = whole_batch ? batch : 1;
+    for (int64_t b = 0; b < (whole_batch ? 1 : batch); ++b) {
+      const int64_t ob = whole_batch ? 0 : b;
+      StridedMat<T> A(ctx.data + a.off + ob * a.bstride, a.rows, a.cols,
+                      stride(a.rstride, a.cstride));
+      MutStridedMat<T> gA(grad + a.off + ob * a.bstride, a.rows, a.cols,
+                          stride(a.rstride, a.cstride));
+      ConstBatchMat<T> X(ctx.data + x.off + ob * x.bstride, x.n, cols, stride(x.bstride, x.stride));
+      BatchMat<T> gX(grad + x.off + ob * x.bstride, x.n, cols, stride(x.bstride, x.stride));
+      ConstBatchMat<T> gY(grad + y.off + ob * y.bstride, y.n, cols, stride(y.bstride, y.stride));
+      gX.noalias() += A.transpose() * gY;
+      gA.noalias() += gY * X.transpose();
+    }
+  }
 }
 
 REGISTER_KERNEL("dot_inc", DotIncKernel);
@@ -285,6 +328,57 @@ void BsrDotIncKernel<T>::forward(const Context<T>& ctx) {
     // One dominant item (e.g. nengo's merged block-diagonal BsrDotInc): split its rows.
     const int64_t n = static_cast<int64_t>(a_.size());
     for (int64_t i = 0; i < n; ++i) run_item(ctx, i, item_work_[i] >= kParallelThreshold);
+  }
+}
+
+template <typename T>
+std::vector<VecRef> BsrDotIncKernel<T>::saved() const {
+  // A's blocks as one span from its lowest to its highest element: saving more than A
+  // is harmless (see Kernel::saved), and nengo's block strides are positive.
+  std::vector<VecRef> refs = x_;
+  for (const BsrRef& a : a_) {
+    const int64_t nblocks = indptr_[a.indptr_start + a.nbrow];
+    if (nblocks == 0) continue;
+    int64_t lo = 0, hi = 0;
+    for (auto [count, stride] : {std::pair<int64_t, int64_t>{nblocks, a.kstride},
+                                 {a.R, a.rstride},
+                                 {a.C, a.cstride}}) {
+      lo += std::min<int64_t>(0, (count - 1) * stride);
+      hi += std::max<int64_t>(0, (count - 1) * stride);
+    }
+    refs.push_back({a.off + lo, hi - lo + 1, 1, a.bstride});
+  }
+  return refs;
+}
+
+template <typename T>
+void BsrDotIncKernel<T>::backward(const Context<T>& ctx, T* grad) {
+  // Serial over items and batch: A is usually shared, and its gradient sums over both.
+  for (int64_t i = static_cast<int64_t>(a_.size()) - 1; i >= 0; --i) {
+    const BsrRef& a = a_[i];
+    const VecRef &x = x_[i], &y = y_[i];
+    const int64_t* ptr = indptr_.data() + a.indptr_start;
+    const int64_t* idx = indices_.data() + a.indices_start;
+    for (int64_t b = 0; b < ctx.batch; ++b) {
+      const T* pa = ctx.data + a.off + b * a.bstride;
+      const T* px = ctx.data + x.off + b * x.bstride;
+      T* ga = grad + a.off + b * a.bstride;
+      T* gx = grad + x.off + b * x.bstride;
+      const T* gy = grad + y.off + b * y.bstride;
+      for (int64_t br = 0; br < a.nbrow; ++br)
+        for (int64_t k = ptr[br]; k < ptr[br + 1]; ++k) {
+          const int64_t ka = k * a.kstride, kx = idx[k] * a.C * x.stride;
+          for (int64_t r = 0; r < a.R; ++r) {
+            const T g = gy[(br * a.R + r) * y.stride];
+            if (g == T(0)) continue;
+            for (int64_t c = 0; c < a.C; ++c) {
+              const int64_t ea = ka + r * a.rstride + c * a.cstride, ex = kx + c * x.stride;
+              gx[ex] += pa[ea] * g;
+              ga[ea] += g * px[ex];
+            }
+          }
+        }
+    }
   }
 }
 

@@ -14,6 +14,9 @@ class DotIncKernel : public Kernel<T> {
  public:
   DotIncKernel(const Params& p, const Shape& s);
   void forward(const Context<T>& ctx) override;
+  bool differentiable() const override { return true; }
+  std::vector<VecRef> saved() const override;
+  void backward(const Context<T>& ctx, T* grad) override;
 
  private:
   std::vector<MatRef> a_;
@@ -35,6 +38,9 @@ class BsrDotIncKernel : public Kernel<T> {
  public:
   BsrDotIncKernel(const Params& p, const Shape& s);
   void forward(const Context<T>& ctx) override;
+  bool differentiable() const override { return true; }
+  std::vector<VecRef> saved() const override;
+  void backward(const Context<T>& ctx, T* grad) override;
 
  private:
   void run_item(const Context<T>& ctx, int64_t i, bool parallel_rows) const;

@@ -38,6 +38,36 @@ void ElementwiseIncKernel<T>::forward(const Context<T>& ctx) {
   });
 }
 
+template <typename T>
+std::vector<VecRef> ElementwiseIncKernel<T>::saved() const {
+  std::vector<VecRef> refs = row_refs(a_);
+  const std::vector<VecRef> xs = row_refs(x_);
+  refs.insert(refs.end(), xs.begin(), xs.end());
+  return refs;
+}
+
+template <typename T>
+void ElementwiseIncKernel<T>::backward(const Context<T>& ctx, T* grad) {
+  // Serial: broadcast operands (zero strides) and parameters shared by the batch collect
+  // sums, in a fixed order.
+  for (int64_t i = static_cast<int64_t>(y_.size()) - 1; i >= 0; --i) {
+    const MatRef &a = a_[i], &x = x_[i], &y = y_[i];
+    for (int64_t b = 0; b < ctx.batch; ++b) {
+      const int64_t oa = a.off + b * a.bstride, ox = x.off + b * x.bstride,
+                    oy = y.off + b * y.bstride;
+      for (int64_t r = 0; r < y.rows; ++r)
+        for (int64_t c = 0; c < y.cols; ++c) {
+          const T gy = grad[oy + r * y.rstride + c * y.cstride];
+          const int64_t ea = oa + r * a.rstride + c * a.cstride;
+          const int64_t ex = ox + r * x.rstride + c * x.cstride;
+          const T av = ctx.data[ea], xv = ctx.data[ex];
+          grad[ea] += gy * xv;
+          grad[ex] += gy * av;
+        }
+    }
+  }
+}
+
 REGISTER_KERNEL("elementwise_inc", ElementwiseIncKernel);
 
 }  // namespace nengo_native

@@ -13,6 +13,9 @@ class ElementwiseIncKernel : public Kernel<T> {
  public:
   ElementwiseIncKernel(const Params& p, const Shape& s);
   void forward(const Context<T>& ctx) override;
+  bool differentiable() const override { return true; }
+  std::vector<VecRef> saved() const override;
+  void backward(const Context<T>& ctx, T* grad) override;
 
  private:
   std::vector<MatRef> a_, x_, y_;

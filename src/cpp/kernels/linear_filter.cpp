@@ -150,6 +150,69 @@ void LinearFilterKernel<T>::forward(const Context<T>& ctx) {
   for_each_chain(chain_ptr_, work_, [&](int64_t i) { run_item(ctx, i); });
 }
 
+// Reverse of filter_apply for one item: `gu`, `gy`, `gx` point at the adjoints of its
+// input, output and state. With y the filter's output and x' the new state,
+//   NoX:     y = d u
+//   OneX:    x' = a x + b u, y = x'
+//   General: y = C x + D u, x' = A x + B u
+//   NoD:     x' = A x + B u, y = C x'
+// and the output is set (adjoint consumed) or incremented (adjoint passed through).
+template <typename T>
+void filter_backward(FilterVariant variant, const double* c, bool inc, int64_t ns, T* gu,
+                     const VecRef& u, T* gy, const VecRef& out, T* gx, const MatRef& x) {
+  thread_local std::vector<double> g_next;
+  g_next.resize(static_cast<size_t>(ns));
+  for (int64_t j = 0; j < out.n; ++j) {
+    T& go = gy[j * out.stride];
+    const double g_out = static_cast<double>(go);
+    if (!inc) go = T(0);
+    T& g_in = gu[j * u.stride];
+    T* gxj = gx + j * x.cstride;
+    switch (variant) {
+      case FilterVariant::NoX:
+        g_in += static_cast<T>(c[0] * g_out);
+        break;
+      case FilterVariant::OneX:
+      case FilterVariant::OneXScalar: {
+        const double g_state = static_cast<double>(gxj[0]) + g_out;
+        g_in += static_cast<T>(c[1] * g_state);
+        gxj[0] = static_cast<T>(c[0] * g_state);
+        break;
+      }
+      case FilterVariant::NoD:
+      case FilterVariant::General: {
+        const double *A = c, *B = c + ns * ns, *C = B + ns, D = C[ns];
+        const bool general = variant == FilterVariant::General;
+        for (int64_t r = 0; r < ns; ++r) {
+          g_next[r] = static_cast<double>(gxj[r * x.rstride]);
+          if (!general) g_next[r] += C[r] * g_out;
+        }
+        double g_u = general ? D * g_out : 0.0;
+        for (int64_t r = 0; r < ns; ++r) g_u += B[r] * g_next[r];
+        for (int64_t k = 0; k < ns; ++k) {
+          double g = general ? C[k] * g_out : 0.0;
+          for (int64_t r = 0; r < ns; ++r) g += A[r * ns + k] * g_next[r];
+          gxj[k * x.rstride] = static_cast<T>(g);
+        }
+        g_in += static_cast<T>(g_u);
+        break;
+      }
+    }
+  }
+}
+
+template <typename T>
+void LinearFilterKernel<T>::backward(const Context<T>& ctx, T* grad) {
+  for (int64_t i = static_cast<int64_t>(u_.size()) - 1; i >= 0; --i) {
+    const VecRef &u = u_[i], &out = out_[i];
+    const MatRef& x = x_[i];
+    const double* c = coef_.data() + coef_ptr_[i];
+    for (int64_t b = ctx.batch - 1; b >= 0; --b)
+      filter_backward(variant_[i], c, inc_[i] != 0, x.rows, grad + u.off + b * u.bstride, u,
+                      grad + out.off + b * out.bstride, out, grad + x.off + b * x.bstride, x);
+  }
+}
+
 REGISTER_KERNEL("linear_filter", LinearFilterKernel);
 
 }  // namespace nengo_native

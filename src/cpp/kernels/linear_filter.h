@@ -25,6 +25,9 @@ class LinearFilterKernel : public Kernel<T> {
  public:
   LinearFilterKernel(const Params& p, const Shape& s);
   void forward(const Context<T>& ctx) override;
+  // Linear with constant coefficients: the reverse step needs no recorded values.
+  bool differentiable() const override { return true; }
+  void backward(const Context<T>& ctx, T* grad) override;
 
  private:
   void run_item(const Context<T>& ctx, int64_t i) const;

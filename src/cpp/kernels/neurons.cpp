@@ -184,6 +184,14 @@ struct LifRateCore {
     out = T(0);
     if (jm > T(0)) out = amplitude / (tau_ref + tau_rc * std::log1p(T(1) / jm));
   }
+
+  // d(rate)/dJ at an input current j - 1 = jm > 0 (0 elsewhere: the rate is flat there).
+  T slope(T jm) const {
+    if (!(jm > T(0))) return T(0);
+    const T denom = tau_ref + tau_rc * std::log1p(T(1) / jm);
+    return amplitude * tau_rc / (denom * denom * jm * (jm + T(1)));
+  }
+  T derivative(T j) const { return slope(j - T(1)); }
 };
 
 // nengo's adaptation update, n += (dt / tau_n) * (inc_n * output - n).
@@ -212,6 +220,42 @@ struct LifRate {
   LifRateCore<T> core;
   LifRate(const std::array<double, 3>& p, double) : core(p[0], p[1], p[2]) {}
   void operator()(T j, T& out) const { core.step(j, out); }
+  T derivative(T j) const { return core.derivative(j); }
+};
+
+// LIFRate forward with the gradient of the smoothed ("soft") LIF rate: the input above
+// threshold, j - 1, is replaced by sigma * log1p(exp((j - 1) / sigma)) when
+// differentiating, so that neurons below threshold still pass a gradient (training a
+// spiking LIF network through its rate counterpart with `lif_smoothing`).
+template <typename T>
+struct SmoothedLifRate {
+  static constexpr std::array<const char*, 0> kStateNames{};
+  static constexpr std::array<const char*, 4> kParamNames{
+      {"tau_rc", "tau_ref", "amplitude", "sigma"}};
+  LifRateCore<T> core;
+  T sigma;
+  SmoothedLifRate(const std::array<double, 4>& p, double)
+      : core(p[0], p[1], p[2]), sigma(T(p[3])) {}
+  void operator()(T j, T& out) const { core.step(j, out); }
+  T derivative(T j) const {
+    const T z = (j - T(1)) / sigma;
+    // softplus and its slope (the logistic function), without overflow for large z.
+    const T soft = z > T(30) ? j - T(1) : sigma * std::log1p(std::exp(z));
+    const T logistic = T(1) / (T(1) + std::exp(-z));
+    return core.slope(soft) * logistic;
+  }
+};
+
+// out = amplitude * J: the mean output of RegularSpiking, and of Stochastic/Poisson
+// spiking with negative rates allowed, in training runs.
+template <typename T>
+struct Linear {
+  static constexpr std::array<const char*, 0> kStateNames{};
+  static constexpr std::array<const char*, 1> kParamNames{{"amplitude"}};
+  T amplitude;
+  Linear(const std::array<double, 1>& p, double) : amplitude(T(p[0])) {}
+  void operator()(T j, T& out) const { out = amplitude * j; }
+  T derivative(T) const { return amplitude; }
 };
 
 template <typename T>
@@ -250,6 +294,15 @@ struct AdaptiveLifRate {
     core.step(j - n, out);
     adapt.step(out, n);
   }
+  // Reverse of operator() given J and n as they were before it: out = f(J - n),
+  // n' = n + rate * (inc_n * out - n).
+  void backward(T j, T n, T& g_j, T& g_out, T& g_n) const {
+    const T g_rate = g_out + adapt.rate * adapt.inc_n * g_n;
+    const T g_u = core.derivative(j - n) * g_rate;
+    g_j += g_u;
+    g_n = (T(1) - adapt.rate) * g_n - g_u;
+    g_out = T(0);
+  }
 };
 
 template <typename T>
@@ -259,6 +312,7 @@ struct RectifiedLinear {
   T amplitude;
   RectifiedLinear(const std::array<double, 1>& p, double) : amplitude(T(p[0])) {}
   void operator()(T j, T& out) const { out = amplitude * np_maximum(T(0), j); }
+  T derivative(T j) const { return j > T(0) ? amplitude : T(0); }
 };
 
 // Integrate-and-fire with whole spikes: also RegularSpiking, which integrates its input
@@ -299,6 +353,10 @@ struct Sigmoid {
   T max_rate;
   Sigmoid(const std::array<double, 1>& p, double) : max_rate(T(1.0 / p[0])) {}
   void operator()(T j, T& out) const { out = max_rate / (T(1) + std::exp(-j)); }
+  T derivative(T j) const {
+    const T s = T(1) / (T(1) + std::exp(-j));
+    return max_rate * s * (T(1) - s);
+  }
 };
 
 // numpy computes float64 tanh with its own SIMD polynomial on some CPUs, which can differ
@@ -310,6 +368,10 @@ struct Tanh {
   T max_rate;
   Tanh(const std::array<double, 1>& p, double) : max_rate(T(1.0 / p[0])) {}
   void operator()(T j, T& out) const { out = max_rate * std::tanh(j); }
+  T derivative(T j) const {
+    const T t = std::tanh(j);
+    return max_rate * (T(1) - t * t);
+  }
 };
 
 template <typename T>
@@ -362,6 +424,18 @@ void step_unit(const M& m, int64_t begin, int64_t end, const T* __restrict j, T*
     for (int64_t e = begin; e < end; ++e) m(j[e], out[e], s[I][e]...);
   }
 }
+
+// Whether a model can be differentiated: stateless models give d(out)/dJ, models with
+// state their own reverse step.
+template <typename M, typename = void>
+struct HasDerivative : std::false_type {};
+template <typename M>
+struct HasDerivative<M, std::void_t<decltype(std::declval<const M&>().derivative(0.0f))>>
+    : std::true_type {};
+template <typename M, typename = void>
+struct HasBackward : std::false_type {};
+template <typename M>
+struct HasBackward<M, std::void_t<decltype(&M::backward)>> : std::true_type {};
 
 // Whether every ref is unit-stride and no two of them share an element in any batch item.
 bool unit_and_disjoint(const std::vector<VecRef>& refs, int64_t batch) {
@@ -449,6 +523,54 @@ void PointNeuronKernel<T, Model>::forward(const Context<T>& ctx) {
       step_neuron(m, pj[e * j.stride], po[e * o.stride], ps, st, e,
                   std::make_index_sequence<kStates>{});
   });
+}
+
+template <typename T, template <typename> class Model>
+bool PointNeuronKernel<T, Model>::differentiable() const {
+  return HasDerivative<Model<T>>::value || HasBackward<Model<T>>::value;
+}
+
+template <typename T, template <typename> class Model>
+std::vector<VecRef> PointNeuronKernel<T, Model>::saved() const {
+  std::vector<VecRef> refs = j_;
+  for (size_t k = 0; k < kStates; ++k)
+    refs.insert(refs.end(), state_[k].begin(), state_[k].end());
+  return refs;
+}
+
+template <typename T, template <typename> class Model>
+void PointNeuronKernel<T, Model>::backward(const Context<T>& ctx, T* grad) {
+  using M = Model<T>;
+  if constexpr (!(HasDerivative<M>::value || HasBackward<M>::value)) {
+    Kernel<T>::backward(ctx, grad);
+  } else {
+    const int64_t batch = ctx.batch;
+    const int64_t units = static_cast<int64_t>(blocks_.size()) * batch;
+    // Every neuron's adjoints are its own elements (checked disjoint at construction for
+    // nengo's layouts), so neurons split over threads like forward().
+    parallel_for(units, work_ >= kParallelThreshold, [&](int64_t w) {
+      const NeuronBlock& blk = blocks_[w / batch];
+      const int64_t b = w % batch;
+      const size_t i = static_cast<size_t>(blk.item);
+      const VecRef &j = j_[i], &o = out_[i];
+      const int64_t oj = j.off + b * j.bstride, oo = o.off + b * o.bstride;
+      const M& m = model_[i];
+      for (int64_t e = blk.begin; e < blk.end; ++e) {
+        const T jv = ctx.data[oj + e * j.stride];
+        T& g_out = grad[oo + e * o.stride];
+        T& g_j = grad[oj + e * j.stride];
+        if constexpr (HasBackward<M>::value) {
+          static_assert(kStates == 1, "reverse steps are written for one state");
+          const VecRef& r = state_[0][i];
+          const int64_t on = r.off + b * r.bstride + e * r.stride;
+          m.backward(jv, ctx.data[on], g_j, g_out, grad[on]);
+        } else {
+          g_j += m.derivative(jv) * g_out;
+          g_out = T(0);
+        }
+      }
+    });
+  }
 }
 
 template <typename T>
@@ -540,6 +662,10 @@ using AdaptiveLifKernel = PointNeuronKernel<T, AdaptiveLif>;
 template <typename T>
 using AdaptiveLifRateKernel = PointNeuronKernel<T, AdaptiveLifRate>;
 template <typename T>
+using SmoothedLifRateKernel = PointNeuronKernel<T, SmoothedLifRate>;
+template <typename T>
+using LinearKernel = PointNeuronKernel<T, Linear>;
+template <typename T>
 using RectifiedLinearKernel = PointNeuronKernel<T, RectifiedLinear>;
 template <typename T>
 using SpikingRectifiedLinearKernel = PointNeuronKernel<T, SpikingRectifiedLinear>;
@@ -557,6 +683,9 @@ REGISTER_KERNEL("neurons_lif_rate", LifRateKernel);
 REGISTER_KERNEL("neurons_adaptive_lif", AdaptiveLifKernel);
 REGISTER_KERNEL("neurons_adaptive_lif_rate", AdaptiveLifRateKernel);
 REGISTER_KERNEL("neurons_rectified_linear", RectifiedLinearKernel);
+// Training counterparts only (no nengo type of their own).
+REGISTER_KERNEL("neurons_lif_rate_smoothed", SmoothedLifRateKernel);
+REGISTER_KERNEL("neurons_linear", LinearKernel);
 REGISTER_KERNEL("neurons_spiking_rectified_linear", SpikingRectifiedLinearKernel);
 REGISTER_KERNEL("neurons_sigmoid", SigmoidKernel);
 REGISTER_KERNEL("neurons_tanh", TanhKernel);

@@ -27,6 +27,9 @@ class PointNeuronKernel : public Kernel<T> {
  public:
   PointNeuronKernel(const Params& p, const Shape& s);
   void forward(const Context<T>& ctx) override;
+  bool differentiable() const override;
+  std::vector<VecRef> saved() const override;
+  void backward(const Context<T>& ctx, T* grad) override;
 
  private:
   static constexpr size_t kStates = Model<T>::kStateNames.size();

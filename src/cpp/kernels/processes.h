@@ -15,11 +15,29 @@
 
 namespace nengo_native {
 
+// The reverse step of an output that depends on nothing differentiable: outputs it sets
+// get adjoint 0; outputs it increments leave theirs unchanged.
+template <typename T>
+void zero_set_outputs(const std::vector<VecRef>& out, const std::vector<int64_t>& inc,
+                      int64_t batch, T* grad) {
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (inc[i]) continue;
+    const VecRef& o = out[i];
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t e = 0; e < o.n; ++e) grad[o.off + b * o.bstride + e * o.stride] = T(0);
+  }
+}
+
 template <typename T>
 class NoiseKernel : public Kernel<T> {
  public:
   NoiseKernel(const Params& p, const Shape& s);
   void forward(const Context<T>& ctx) override;
+  // A function of time and the seed only: what it sets passes no gradient on.
+  bool differentiable() const override { return true; }
+  void backward(const Context<T>& ctx, T* grad) override {
+    zero_set_outputs(out_, inc_, ctx.batch, grad);
+  }
   void reset() override { rng_ = initial_rng_; }
   // New generator states: rng_key, rng_pos, rng_has_gauss, rng_gauss (per op and item).
   void set_params(const Params& p) override;
@@ -53,6 +71,11 @@ class LookupKernel : public Kernel<T> {
  public:
   LookupKernel(const Params& p, const Shape& s);
   void forward(const Context<T>& ctx) override;
+  // A function of time and the seed only: what it sets passes no gradient on.
+  bool differentiable() const override { return true; }
+  void backward(const Context<T>& ctx, T* grad) override {
+    zero_set_outputs(out_, inc_, ctx.batch, grad);
+  }
   // New tables (table, table_ptr, table_bstride); modes, rows and sizes stay.
   void set_params(const Params& p) override;
 

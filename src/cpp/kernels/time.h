@@ -10,6 +10,9 @@ class TimeUpdateKernel : public Kernel<T> {
  public:
   TimeUpdateKernel(const Params& p, const Shape& s);
   void forward(const Context<T>& ctx) override;
+  // Time is not differentiable: the time signal it sets passes nothing on.
+  bool differentiable() const override { return true; }
+  void backward(const Context<T>&, T* grad) override { grad[time_off_] = T(0); }
 
  private:
   int64_t step_off_, time_off_;

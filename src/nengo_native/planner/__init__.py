@@ -49,7 +49,14 @@ def collect_bases(model, step_order):
     return list(order)
 
 
-def plan(model, step_order, dg, batch: int = 1, dtype=np.float64) -> Program:
+def plan(
+    model,
+    step_order,
+    dg,
+    batch: int = 1,
+    dtype=np.float64,
+    training: dict | None = None,
+) -> Program:
     """Turn a built (and optionally optimized) nengo model into a `Program`.
 
     Parameters
@@ -65,7 +72,11 @@ def plan(model, step_order, dg, batch: int = 1, dtype=np.float64) -> Program:
         Minibatch size.
     dtype : numpy.dtype
         Float type of the arena.
+    training : dict, optional
+        Training settings (``lif_smoothing``) for the kernels that replace
+        spiking neurons in training runs.
     """
+    training = training or {}
     # The clock is the same for every batch item: TimeUpdate's signals stay shared.
     written = {
         sig.base
@@ -80,6 +91,14 @@ def plan(model, step_order, dg, batch: int = 1, dtype=np.float64) -> Program:
     feedable = [n for n in input_nodes(model) if model.sig[n]["out"].base in used]
     written |= {model.sig[node]["out"].base for node in feedable}
     layout = Layout(bases, written, batch, dtype)
+    # Shared by the batch but written every step: training records it like state.
+    layout.clock = [
+        sig.base
+        for op in step_order
+        if isinstance(op, TimeUpdate)
+        for sig in written_signals(op)
+        if sig.base in layout.offset
+    ]
     layout.dt = float(model.dt)  # lowerings that discretize (linear filters) need it
     program = Program(layout)
 
@@ -107,7 +126,12 @@ def plan(model, step_order, dg, batch: int = 1, dtype=np.float64) -> Program:
         ops, chain_ptr = chain_order(ops)
         params = lowering.lower(ops, layout)
         params["chain_ptr"] = chain_ptr
-        scheduled.append((order, KernelStep(lowering.kernel_kind(key), params, ops)))
+        step = KernelStep(lowering.kernel_kind(key), params, ops)
+        counterpart = lowering.lower_training(ops, layout, training)
+        if counterpart is not None:
+            step.training_kind, step.training_params = counterpart
+            step.training_params["chain_ptr"] = chain_ptr
+        scheduled.append((order, step))
 
     # A feed overwrites its node's output after the operator that computes it (end of
     # that operator's level, before any reader) or, for a constant node, first of all.

@@ -100,6 +100,33 @@ MODELS: dict[type, NeuronModel] = {
 }
 
 
+# Training runs replace spiking types by the rate they fire at on average:
+# type -> (kernel suffix, parameter names, the states the rate kernel keeps).
+def _rate_counterpart(neurons, lif_smoothing):
+    if type(neurons) is LIF:
+        params = {n: getattr(neurons, n) for n in ("tau_rc", "tau_ref", "amplitude")}
+        if lif_smoothing is None:
+            return "lif_rate", params, ()
+        return "lif_rate_smoothed", {**params, "sigma": lif_smoothing}, ()
+    if type(neurons) is AdaptiveLIF:
+        names = ("tau_rc", "tau_ref", "amplitude", "tau_n", "inc_n")
+        return (
+            "adaptive_lif_rate",
+            {n: getattr(neurons, n) for n in names},
+            ("adaptation",),
+        )
+    if type(neurons) is SpikingRectifiedLinear:
+        return "rectified_linear", {"amplitude": neurons.amplitude}, ()
+    # nengo builds these on a rate signal (its base type's op runs first): on average
+    # they pass amplitude * rate, rectified when negative rates are not allowed.
+    if type(neurons) is RegularSpiking:
+        return "linear", {"amplitude": neurons.amplitude}, ()
+    if type(neurons) in (StochasticSpiking, PoissonSpiking):
+        kind = "linear" if neurons.negative else "rectified_linear"
+        return kind, {"amplitude": neurons.amplitude}, ()
+    return None
+
+
 def neuron_model(op: SimNeurons) -> NeuronModel | None:
     """The `NeuronModel` of ``op``'s neuron type, or None if it has no kernel."""
     return MODELS.get(type(op.neurons))
@@ -203,3 +230,21 @@ class SimNeuronsLowering(Lowering):
                 [int(bool(op.neurons.negative)) for op in ops]
             )
         return params
+
+    def lower_training(self, ops, layout, options):
+        """The rate counterpart of a spiking type (see `_rate_counterpart`)."""
+        smoothing = options.get("lif_smoothing")
+        counterparts = [_rate_counterpart(op.neurons, smoothing) for op in ops]
+        if counterparts[0] is None or len({c and c[0] for c in counterparts}) > 1:
+            return None  # no rate type, or mixed ones (e.g. `negative` differs)
+        kind, _, states = counterparts[0]
+        params = ref_fields("J", [layout.vec_ref(op.J) for op in ops], VEC_FIELDS)
+        params.update(
+            ref_fields("output", [layout.vec_ref(op.output) for op in ops], VEC_FIELDS)
+        )
+        for name in states:
+            refs = [layout.vec_ref(op.state[name]) for op in ops]
+            params.update(ref_fields(name, refs, VEC_FIELDS))
+        for name in counterparts[0][1]:
+            params[name] = np.array([float(c[1][name]) for c in counterparts])
+        return f"neurons_{kind}", params

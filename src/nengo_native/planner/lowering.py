@@ -33,6 +33,14 @@ class Lowering:
         """Parameters of one kernel call running ``ops`` (already in chain order)."""
         raise NotImplementedError
 
+    def lower_training(
+        self, ops: list[Operator], layout: Layout, options: dict
+    ) -> tuple[str, dict[str, np.ndarray]] | None:
+        """The kernel (kind, parameters) that replaces this call in training runs,
+        or None to train with the same kernel (e.g. a spiking neuron's rate
+        counterpart). ``options`` holds the network's training settings."""
+        return None
+
     def consume_rng(self, op: Operator, rng: np.random.RandomState) -> Any:
         """Draw from the simulator's generator exactly as ``op.make_step`` would, so
         that operators after this one get the seeds they get in nengo.

@@ -19,6 +19,9 @@ class KernelStep:
     kind: str
     params: dict[str, np.ndarray]
     ops: list[Operator]
+    # The kernel that runs instead in training runs (None: this one).
+    training_kind: str | None = None
+    training_params: dict[str, np.ndarray] | None = None
 
 
 @dataclass

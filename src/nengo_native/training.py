@@ -1,0 +1,473 @@
+"""Gradient training of a simulator's parameters: `compile`, `fit`, `evaluate`.
+
+A training step runs one minibatch through the model with spiking neurons
+replaced by their rate counterparts (the planner's training kernels), records
+what the backward pass needs, takes the loss of every probe that has one,
+runs the core's backward pass through time from the losses' gradients, and
+hands the parameter gradients to the optimizer. Every minibatch starts from the
+state the simulator had when `fit` was called (NengoDL's ``stateful=False``),
+and `fit` leaves the state and the clock as they were; only the parameters
+change.
+"""
+
+from __future__ import annotations
+
+import time as _time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from nengo.exceptions import BuildError, SimulationError, ValidationError
+from nengo.node import Node
+from nengo.probe import Probe
+from nengo.utils.progress import Progress, ProgressTracker
+
+from .config import TrainableParameter, trainable_parameters
+from .inputs import check_data, split_batch
+from .losses import Loss, get_loss
+from .optimizers import Optimizer, get_optimizer
+
+
+def probe_names(probes: list[Probe]) -> dict[Probe, str]:
+    """Names for probes in history keys: the label (or "probe"), made unique with
+    ``_1``, ``_2``, ... in model order."""
+    names, used = {}, {}
+    for probe in probes:
+        base = probe.label or "probe"
+        count = used.get(base, 0)
+        names[probe] = base if count == 0 else f"{base}_{count}"
+        used[base] = count + 1
+    return names
+
+
+def _per_probe(spec, probes: list[Probe], what: str, convert: Callable) -> dict:
+    """A dict spec ``{probe: value}`` checked against the model's probes; anything
+    else applies to every probe (``None`` in the dict or as the spec: none)."""
+    if spec is None:
+        return {}
+    if not isinstance(spec, dict):
+        return {probe: convert(spec) for probe in probes}
+    out = {}
+    for probe, value in spec.items():
+        if probe not in probes:
+            raise ValidationError(
+                f"{probe!r} is not a probe of this simulator's model", attr=what
+            )
+        if value is not None:
+            out[probe] = convert(value)
+    return out
+
+
+def _metric_list(spec) -> list[Loss]:
+    specs = spec if isinstance(spec, (list, tuple)) else [spec]
+    return [get_loss(s) for s in specs]
+
+
+@dataclass
+class History:
+    """What `fit` returns: per-epoch values, Keras' names and layout.
+
+    Attributes
+    ----------
+    history : dict
+        ``{"loss": [...], "<probe>_loss": [...], "<probe>_<metric>": [...],
+        "val_loss": [...], ...}``, one value per epoch.
+    epoch : list of int
+        The epoch indices (from 0).
+    """
+
+    history: dict[str, list[float]] = field(default_factory=dict)
+    epoch: list[int] = field(default_factory=list)
+
+    def _add(self, values: dict[str, float]) -> None:
+        for key, value in values.items():
+            self.history.setdefault(key, []).append(value)
+
+
+@dataclass
+class Compiled:
+    """The settings of the last `Simulator.compile` call."""
+
+    optimizer: Optimizer | None
+    losses: dict[Probe, Loss]
+    weights: dict[Probe, float]
+    metrics: dict[Probe, list[Loss]]
+    loss_for_all: bool  # one loss given for every probe (not a dict)
+
+
+class Trainer:
+    """Training state of one `Simulator`: parameters, optimizer, compiled losses."""
+
+    def __init__(self, sim):
+        self.sim = sim
+        self.runtime = sim._runtime
+        self.params: list[TrainableParameter] = trainable_parameters(sim.model)
+        self._index = {}  # key -> arena index (a slice when contiguous) and shape
+        for p in self.params:
+            offsets = self.runtime.offsets(p.signal)
+            flat = offsets.ravel()
+            if flat.size and np.all(np.diff(flat) == 1):
+                self._index[p.key] = (slice(flat[0], flat[-1] + 1), offsets.shape)
+            else:
+                self._index[p.key] = (offsets, offsets.shape)
+        self.compiled: Compiled | None = None
+        self._prepared = False
+        self._names = probe_names([p.probe for p in sim._program.probes])
+        self._shuffle = np.random.RandomState(sim.seed)
+
+    # -- parameters -----------------------------------------------------------------
+
+    def get(self, key) -> np.ndarray:
+        index, shape = self._index[key]
+        return self.runtime.arena[index].reshape(shape).copy()
+
+    def set(self, key, value: np.ndarray) -> None:
+        index, shape = self._index[key]
+        self.runtime.arena[index] = (
+            np.ravel(value) if isinstance(index, slice) else np.reshape(value, shape)
+        )
+
+    def _grad(self, key) -> np.ndarray:
+        index, shape = self._index[key]
+        return self.runtime.grad[index].reshape(shape).copy()
+
+    # -- compile ----------------------------------------------------------------------
+
+    def compile(self, optimizer=None, loss=None, metrics=None, loss_weights=None):
+        probes = list(self._names)
+        optimizer = None if optimizer is None else get_optimizer(optimizer)
+        losses = _per_probe(loss, probes, "loss", get_loss)
+        weights = _per_probe(loss_weights, probes, "loss_weights", float)
+        metric_specs = _per_probe(metrics, probes, "metrics", _metric_list)
+        self.compiled = Compiled(
+            optimizer, losses, weights, metric_specs, not isinstance(loss, dict)
+        )
+
+    def _require(self, for_fit: bool) -> Compiled:
+        what = "fit" if for_fit else "evaluate"
+        if self.compiled is None:
+            raise SimulationError(
+                f"call sim.compile(...) before {what}() (e.g. "
+                "sim.compile(optimizer=nengo_native.optimizers.Adam(0.01), "
+                "loss={probe: 'mse'}))"
+            )
+        if for_fit and self.compiled.optimizer is None:
+            raise SimulationError(
+                "fit() needs an optimizer: sim.compile(optimizer=..., loss=...)"
+            )
+        if not self.compiled.losses:
+            raise SimulationError(f"{what}() needs a loss: sim.compile(loss=...)")
+        if for_fit:
+            for loss in self.compiled.losses.values():
+                get_loss(loss, need_gradient=True)
+        return self.compiled
+
+    # -- data -------------------------------------------------------------------------
+
+    def _targets(self, y, batch: int, compiled: Compiled) -> dict[Probe, np.ndarray]:
+        """``{probe: targets}`` for the probes with a loss, checked against x."""
+        if y is None:
+            y = {}
+        if not isinstance(y, dict):
+            if len(compiled.losses) != 1:
+                raise ValidationError(
+                    f"a bare array of targets needs exactly one probe with a loss; "
+                    f"{len(compiled.losses)} have one: pass a dict {{probe: array}}",
+                    attr="y",
+                )
+            y = {next(iter(compiled.losses)): y}
+        targets = {}
+        for probe, value in y.items():
+            if probe not in self._names:
+                raise ValidationError(
+                    f"targets given for {probe!r}, which is not a probe of this "
+                    "simulator's model",
+                    attr="y",
+                )
+            if probe not in compiled.losses:
+                if compiled.loss_for_all:
+                    continue
+                raise ValidationError(
+                    f"targets given for probe '{self._names[probe]}', which has no "
+                    "loss; give it one in compile(loss={probe: ...})",
+                    attr="y",
+                )
+            value = np.asarray(value)
+            if value.ndim < 2 or len(value) != batch:
+                raise ValidationError(
+                    f"targets for probe '{self._names[probe]}' have shape "
+                    f"{value.shape}; expected {batch} items (batch, n_steps, ...) to "
+                    f"match the inputs",
+                    attr="y",
+                )
+            if value.dtype.kind in "fc" and not np.all(np.isfinite(value)):
+                raise ValidationError(
+                    f"targets for probe '{self._names[probe]}' contain NaN or "
+                    "infinite values",
+                    attr="y",
+                )
+            targets[probe] = value
+        needs_targets = [
+            p
+            for p, loss in compiled.losses.items()
+            if p not in targets and not getattr(loss, "ignores_targets", False)
+        ]
+        if compiled.loss_for_all:
+            compiled_losses = {p: compiled.losses[p] for p in targets}
+            if not compiled_losses:
+                raise ValidationError(
+                    "no targets given: pass y={probe: array}", attr="y"
+                )
+        elif needs_targets:
+            raise ValidationError(
+                "no targets for probe(s) "
+                + ", ".join(f"'{self._names[p]}'" for p in needs_targets)
+                + ", which have a loss",
+                attr="y",
+            )
+        return targets
+
+    def _losses(self, compiled: Compiled, targets: dict) -> dict[Probe, Loss]:
+        if compiled.loss_for_all:
+            return {p: compiled.losses[p] for p in targets}
+        return compiled.losses
+
+    def _inputs(self, x, n_steps: int | None, batch: int):
+        """Checked input data, its batch size (``batch`` when there is no data) and
+        n_steps."""
+        nodes = self.sim._input_nodes
+        if x is None:
+            if n_steps is None:
+                raise ValidationError("give input data x or n_steps", attr="n_steps")
+            return {}, batch, n_steps
+        if not isinstance(x, dict):
+            x = check_data(x, nodes, len(np.asarray(x)), n_steps, "x")[0]
+        for node in x:
+            if not isinstance(node, Node):
+                raise ValidationError(
+                    f"keys of x must be nengo Nodes (got {type(node).__name__})",
+                    attr="x",
+                )
+        batches = {len(np.asarray(v)) for v in x.values()}
+        if len(batches) != 1:
+            raise ValidationError(
+                f"all inputs must have the same batch size (got {sorted(batches)})",
+                attr="x",
+            )
+        (size,) = batches
+        data, n_steps = check_data(x, nodes, size, n_steps, "x")
+        return data, size, n_steps
+
+    # -- training -------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        if self._prepared:
+            return
+        failing, blocked = self.runtime.prepare_training()
+        if failing:
+            described = "; ".join(_describe_step(step) for step in failing[:5])
+            raise BuildError(
+                f"cannot train this model: no gradient through {described}"
+                + (f" (and {len(failing) - 5} more)" if len(failing) > 5 else "")
+            )
+        for op in blocked:
+            warnings.warn(
+                f"{_node_of(self.sim.model, op)} is a Python function without a "
+                "gradient: no gradient passes through it (use "
+                "nengo_native.BatchNode(..., gradient=...) to pass one)",
+                UserWarning,
+                stacklevel=4,
+            )
+        self._prepared = True
+
+    def loss_and_gradients(
+        self,
+        data: dict,
+        targets: dict,
+        n_steps: int,
+        losses: dict[Probe, Loss],
+        weights: dict[Probe, float],
+    ) -> tuple[dict[str, float], dict]:
+        """Run one minibatch in training mode and backpropagate.
+
+        Returns the loss terms by history key (and the predictions per probe) and
+        the parameter gradients by key. The state is left undefined.
+        """
+        runtime = self.runtime
+        samples, _, error = runtime.run(n_steps, data, training=True)
+        if error is not None:
+            raise error
+        probes = [p.probe for p in self.sim._program.probes]
+        grads_out = [None] * len(probes)
+        values = {}
+        total = 0.0
+        preds = {}
+        for i, probe in enumerate(probes):
+            y_pred = np.moveaxis(samples[i], 1, 0)
+            preds[probe] = y_pred
+            if probe not in losses:
+                continue
+            weight = weights.get(probe, 1.0)
+            value, grad = losses[probe].value_and_gradient(targets.get(probe), y_pred)
+            values[f"{self._names[probe]}_loss"] = value
+            total += weight * value
+            grads_out[i] = np.moveaxis(weight * np.asarray(grad), 0, 1)
+        values["loss"] = total
+        runtime.backward(grads_out)
+        grads = {p.key: self._grad(p.key) for p in self.params}
+        return values, preds, grads
+
+    def fit(
+        self,
+        x,
+        y,
+        epochs: int,
+        batch_size,
+        n_steps,
+        shuffle: bool,
+        validation_data,
+        verbose: int,
+    ) -> History:
+        compiled = self._require(for_fit=True)
+        mb = self.runtime.batch
+        if batch_size is not None and batch_size != mb:
+            raise ValidationError(
+                f"batch_size ({batch_size}) must equal the simulator's minibatch_size "
+                f"({mb}); build the Simulator with minibatch_size={batch_size}",
+                attr="batch_size",
+            )
+        if (
+            isinstance(epochs, bool)
+            or not isinstance(epochs, (int, np.integer))
+            or (epochs < 1)
+        ):
+            raise ValidationError(
+                f"must be a positive integer (got {epochs!r})", attr="epochs"
+            )
+        data, size, n_steps = self._inputs(x, n_steps, batch=mb)
+        targets = self._targets(y, size, compiled)
+        losses = self._losses(compiled, targets)
+        if size % mb:
+            raise ValidationError(
+                f"the number of samples ({size}) is not a multiple of minibatch_size "
+                f"({mb})",
+                attr="x",
+            )
+        self.prepare()
+        sim, runtime = self.sim, self.runtime
+        params = {p.key: self.get(p.key) for p in self.params}
+        state = runtime.save_written()
+        clock = (sim._n_steps, sim._time)
+        history = History()
+        n_batches = size // mb
+        try:
+            for epoch in range(epochs):
+                order = self._shuffle.permutation(size) if shuffle else np.arange(size)
+                sums: dict[str, float] = {}
+                start = _time.perf_counter()
+                progress = verbose == 1 and sim.progress_bar
+                with ProgressTracker(
+                    progress,
+                    Progress(
+                        f"Epoch {epoch + 1}/{epochs}", f"Epoch {epoch + 1}", n_batches
+                    ),
+                ) as tracker:
+                    for b in range(n_batches):
+                        idx = order[b * mb : (b + 1) * mb]
+                        batch_data = {k: v[idx] for k, v in data.items()}
+                        batch_targets = {k: v[idx] for k, v in targets.items()}
+                        runtime.restore_written(state)
+                        values, preds, grads = self.loss_and_gradients(
+                            batch_data, batch_targets, n_steps, losses, compiled.weights
+                        )
+                        values.update(
+                            self._metrics(compiled, batch_targets, preds, losses)
+                        )
+                        compiled.optimizer.apply(params, grads)
+                        for key, value in params.items():
+                            self.set(key, value)
+                        for k, v in values.items():
+                            sums[k] = sums.get(k, 0.0) + v
+                        tracker.total_progress.step()
+                runtime.restore_written(state)
+                sim._n_steps, sim._time = clock
+                epoch_values = {k: v / n_batches for k, v in sums.items()}
+                if validation_data is not None:
+                    val = self.evaluate(*_split_validation(validation_data), n_steps)
+                    epoch_values.update({f"val_{k}": v for k, v in val.items()})
+                history._add(epoch_values)
+                history.epoch.append(epoch)
+                if verbose:
+                    elapsed = _time.perf_counter() - start
+                    summary = " - ".join(
+                        f"{k}: {v:.4g}" for k, v in epoch_values.items()
+                    )
+                    print(
+                        f"Epoch {epoch + 1}/{epochs}: {n_batches} minibatches in "
+                        f"{elapsed:.2f} s - {summary}",
+                        flush=True,
+                    )
+        finally:
+            runtime.restore_written(state)
+            sim._n_steps, sim._time = clock
+        return history
+
+    def _metrics(self, compiled, targets, preds, losses) -> dict[str, float]:
+        out = {}
+        for probe, metrics in compiled.metrics.items():
+            if probe not in targets:
+                continue
+            for metric in metrics:
+                key = f"{self._names[probe]}_{metric.name}"
+                out[key] = metric.value(targets[probe], preds[probe])
+        return out
+
+    def evaluate(self, x, y, n_steps=None) -> dict[str, float]:
+        """Losses and metrics of the model as defined (spiking) on x."""
+        compiled = self._require(for_fit=False)
+        mb = self.runtime.batch
+        data, size, n_steps = self._inputs(x, n_steps, batch=mb)
+        targets = self._targets(y, size, compiled)
+        losses = self._losses(compiled, targets)
+        batches = split_batch(data, mb) if data else [{}] * (size // mb)
+        preds = self.sim._predict_batches(batches, n_steps, stateful=False)
+        values = {}
+        total = 0.0
+        for probe, loss in losses.items():
+            value = loss.value(targets.get(probe), preds[probe])
+            values[f"{self._names[probe]}_loss"] = value
+            total += compiled.weights.get(probe, 1.0) * value
+        values = {"loss": total, **values}
+        values.update(self._metrics(compiled, targets, preds, losses))
+        return values
+
+
+def _split_validation(validation_data):
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+        raise ValidationError(
+            "validation_data must be a tuple (x, y)", attr="validation_data"
+        )
+    return validation_data
+
+
+def _describe_step(step) -> str:
+    ops = getattr(step, "ops", None) or [step.op]
+    op = ops[0]
+    neurons = getattr(op, "neurons", None)
+    if neurons is not None:
+        return f"{type(neurons).__name__} neurons ({op.tag or op})"
+    return f"{type(op).__name__} ({op.tag or op})"
+
+
+def _node_of(model, op) -> str:
+    for obj, sigs in model.sig.items():
+        out = sigs.get("out") if isinstance(obj, Node) else None
+        if (
+            out is not None
+            and op.output is not None
+            and out.base is op.output.base
+            and out.elemoffset == op.output.elemoffset
+        ):
+            return str(obj) if obj.label is None else f"Node '{obj.label}'"
+    return str(op)
