@@ -394,7 +394,7 @@ class Trainer:
                 sim._n_steps, sim._time = clock
                 epoch_values = {k: v / n_batches for k, v in sums.items()}
                 if validation_data is not None:
-                    val = self.evaluate(*_split_validation(validation_data), n_steps)
+                    val = self.evaluate(*_split_validation(validation_data))
                     epoch_values.update({f"val_{k}": v for k, v in val.items()})
                 history._add(epoch_values)
                 history.epoch.append(epoch)
