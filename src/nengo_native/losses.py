@@ -42,12 +42,14 @@ import numpy as np
 from nengo.exceptions import ValidationError
 
 __all__ = [
+    "CategoricalAccuracy",
     "CategoricalCrossentropy",
     "CustomLoss",
     "Loss",
     "MeanAbsoluteError",
     "MeanSquaredError",
     "Regularize",
+    "SparseCategoricalAccuracy",
     "SparseCategoricalCrossentropy",
     "custom",
     "get_loss",
@@ -364,6 +366,29 @@ class SparseCategoricalCrossentropy(_CrossentropyBase):
         return losses, grad
 
 
+class CategoricalAccuracy(Loss):
+    """Metric: the fraction of samples whose largest output is the target class
+    (one-hot targets). Evaluation only; it has no gradient."""
+
+    name = "accuracy"
+    has_gradient = False
+    _sparse = False
+
+    def value(self, y_true, y_pred):
+        y_pred = _as_float_array(y_pred, "y_pred", self)
+        parser = (
+            SparseCategoricalCrossentropy if self._sparse else CategoricalCrossentropy
+        )
+        t = parser()._targets(y_true, y_pred)
+        return float(np.mean(np.argmax(y_pred, axis=-1) == np.argmax(t, axis=-1)))
+
+
+class SparseCategoricalAccuracy(CategoricalAccuracy):
+    """Metric: `CategoricalAccuracy` with integer class ids as targets."""
+
+    _sparse = True
+
+
 class Regularize(Loss):
     """Penalty on a probed signal itself, e.g. firing rates or weights.
 
@@ -623,6 +648,9 @@ _BY_NAME = {
     "mean_absolute_error": MeanAbsoluteError,
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "accuracy": CategoricalAccuracy,
+    "categorical_accuracy": CategoricalAccuracy,
+    "sparse_categorical_accuracy": SparseCategoricalAccuracy,
 }
 
 
