@@ -166,11 +166,15 @@ class MeanSquaredError(Loss):
         return float(np.mean(d * d))
 
     def gradient(self, y_true, y_pred):
+        return self.value_and_gradient(y_true, y_pred)[1]
+
+    def value_and_gradient(self, y_true, y_pred):
         y_true = _as_float_array(y_true, "y_true", self)
         y_pred = _as_float_array(y_pred, "y_pred", self)
         _check_same_shape(y_true, y_pred, self)
         d = y_pred.astype(np.float64) - y_true
-        return self._out(d * (2.0 / d.size), y_pred)
+        value = float(np.dot(d.ravel(), d.ravel()) / d.size)
+        return value, self._out(d * (2.0 / d.size), y_pred)
 
 
 class MeanAbsoluteError(Loss):

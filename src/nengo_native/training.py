@@ -12,6 +12,7 @@ change.
 
 from __future__ import annotations
 
+import contextlib
 import time as _time
 import warnings
 from collections.abc import Callable
@@ -304,7 +305,7 @@ class Trainer:
         total = 0.0
         preds = {}
         for i, probe in enumerate(probes):
-            y_pred = np.moveaxis(samples[i], 1, 0)
+            y_pred = samples[i].swapaxes(0, 1)
             preds[probe] = y_pred
             if probe not in losses:
                 continue
@@ -312,7 +313,7 @@ class Trainer:
             value, grad = losses[probe].value_and_gradient(targets.get(probe), y_pred)
             values[f"{self._names[probe]}_loss"] = value
             total += weight * value
-            grads_out[i] = np.moveaxis(weight * np.asarray(grad), 0, 1)
+            grads_out[i] = (weight * np.asarray(grad)).swapaxes(0, 1)
         values["loss"] = total
         runtime.backward(grads_out)
         grads = {p.key: self._grad(p.key) for p in self.params}
@@ -367,17 +368,23 @@ class Trainer:
                 sums: dict[str, float] = {}
                 start = _time.perf_counter()
                 progress = verbose == 1 and sim.progress_bar
-                with ProgressTracker(
-                    progress,
-                    Progress(
-                        f"Epoch {epoch + 1}/{epochs}", f"Epoch {epoch + 1}", n_batches
-                    ),
+                with (
+                    ProgressTracker(
+                        progress,
+                        Progress(
+                            f"Epoch {epoch + 1}/{epochs}",
+                            f"Epoch {epoch + 1}",
+                            n_batches,
+                        ),
+                    )
+                    if progress
+                    else contextlib.nullcontext()
                 ) as tracker:
                     for b in range(n_batches):
                         idx = order[b * mb : (b + 1) * mb]
                         batch_data = {k: v[idx] for k, v in data.items()}
                         batch_targets = {k: v[idx] for k, v in targets.items()}
-                        runtime.restore_written(state)
+                        runtime.restore_written(state, sync=False)
                         values, preds, grads = self.loss_and_gradients(
                             batch_data, batch_targets, n_steps, losses, compiled.weights
                         )
@@ -389,7 +396,8 @@ class Trainer:
                             self.set(key, value)
                         for k, v in values.items():
                             sums[k] = sums.get(k, 0.0) + v
-                        tracker.total_progress.step()
+                        if tracker is not None:
+                            tracker.total_progress.step()
                 runtime.restore_written(state)
                 sim._n_steps, sim._time = clock
                 epoch_values = {k: v / n_batches for k, v in sums.items()}
