@@ -173,7 +173,7 @@ class MeanSquaredError(Loss):
         y_pred = _as_float_array(y_pred, "y_pred", self)
         _check_same_shape(y_true, y_pred, self)
         d = y_pred.astype(np.float64) - y_true
-        value = float(np.dot(d.ravel(), d.ravel()) / d.size)
+        value = float(np.mean(d * d))
         return value, self._out(d * (2.0 / d.size), y_pred)
 
 
