@@ -189,15 +189,20 @@ ConvIncKernel<T>::ConvIncKernel(const Params& p, const Shape& s, bool transpose)
         a * b * c != ref.n)
       fail(std::string(what) + " shape does not match its size " + std::to_string(ref.n));
   };
-  constexpr int64_t kMaxGeometry = int64_t(1) << 31;  // keeps index arithmetic in range
+  // Bounds that keep index arithmetic inside int64 (nengo's are tiny).
+  constexpr int64_t kMaxKernel = int64_t(1) << 20, kMaxStep = int64_t(1) << 31;
   items_.resize(n);
   for (size_t i = 0; i < n; ++i) {
     check_shape(x_[i], x_h[i], x_w[i], x_c[i], "X");
     check_shape(y_[i], y_h[i], y_w[i], y_c[i], "Y");
-    for (int64_t v : {k_h[i], k_w[i], stride_h[i], stride_w[i]})
-      if (v < 1 || v > kMaxGeometry) fail("kernel sizes and strides must be positive");
+    for (int64_t v : {k_h[i], k_w[i]})
+      if (v < 1 || v > kMaxKernel) fail("kernel sizes must be positive");
+    for (int64_t v : {stride_h[i], stride_w[i]})
+      if (v < 1 || v > kMaxStep) fail("strides must be positive");
     for (int64_t v : {pad_h[i], pad_w[i]})
-      if (v < 0 || v > kMaxGeometry) fail("padding must not be negative");
+      if (v < 0 || v > kMaxStep) fail("padding must not be negative");
+    for (int64_t v : {w_k1[i], w_k2[i], w_ci[i], w_co[i]})
+      if (std::abs(v) > s.arena_size) fail("weight strides reach outside the arena");
     if (channels_last[i] != 0 && channels_last[i] != 1) fail("channels_last must be 0 or 1");
     if (groups[i] < 1 || x_c[i] % groups[i] != 0 || y_c[i] % groups[i] != 0)
       fail("groups must divide both channel counts");
@@ -240,7 +245,10 @@ ConvIncKernel<T>::ConvIncKernel(const Params& p, const Shape& s, bool transpose)
     }
     check_offsets({c.w_off + lo, c.w_off + hi}, c.w_bstride, s.arena_size, s.batch, kind + " W");
     if (weights_overlap(c)) fail("weight strides make distinct weights share elements");
-    c.work = s.batch * c.s1 * c.s2 * c.k1 * c.k2 * c.lg * c.sc;
+    // Multiply-adds per call; only compared with thresholds, so saturating is fine.
+    const double work = static_cast<double>(s.batch) * static_cast<double>(c.small.n) *
+                        static_cast<double>(c.k1 * c.k2) * static_cast<double>(c.lg);
+    c.work = static_cast<int64_t>(std::min(work, 1e15));
     work_ += c.work;
     max_item_work_ = std::max(max_item_work_, c.work);
     items_[i] = c;
