@@ -62,6 +62,8 @@ def test_load_refuses_another_model_or_a_corrupt_file(tmp_path):
             sim.load_params(tmp_path / "missing.npz")
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.filterwarnings("error::nengo.exceptions.NengoWarning")
 def test_freeze_params_then_nengo_simulator_runs_the_trained_model():
     net, inp, p = network()
     x = np.random.RandomState(5).uniform(-1, 1, size=(1, 50, 2))

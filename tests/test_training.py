@@ -83,10 +83,17 @@ def test_fit_history_metrics_and_validation(capsys):
             metrics={p_out: ["mae"]},
         )
         history = sim.fit(
-            {inp: x}, {p_out: y}, epochs=3, validation_data=({inp: vx}, {p_out: vy})
+            {inp: x},
+            {p_out: y},
+            epochs=3,
+            validation_data=({inp: vx}, {p_out: vy}),
+            verbose=2,
         )
-    printed = capsys.readouterr().out
-    assert "Epoch 1/3" in printed and "Epoch 3/3" in printed and "loss:" in printed
+        printed = capsys.readouterr().out
+        assert "Epoch 1/3" in printed and "Epoch 3/3" in printed
+        assert "loss:" in printed and "val_loss:" in printed
+        sim.fit({inp: x}, {p_out: y})  # progress_bar=False: silent by default
+        assert capsys.readouterr().out == ""
     h = history.history
     for key in (
         "loss",
@@ -99,6 +106,33 @@ def test_fit_history_metrics_and_validation(capsys):
         assert len(h[key]) == 3, key
     assert history.epoch == [0, 1, 2]
     assert h["loss"][-1] < h["loss"][0]
+
+
+def test_trained_values_in_sim_data_and_kept_through_reset():
+    net, inp, p_out, _ = small_network()
+    ens, conn = net.ensembles[0], net.connections[1]
+    x, y = product_data(16)
+    with nengo_native.Simulator(net, minibatch_size=8, progress_bar=False) as sim:
+        built_weights = sim.data[conn].weights.copy()
+        sim.compile(optimizer=optimizers.Adam(0.01), loss={p_out: "mse"})
+        sim.fit({inp: x}, {p_out: y}, epochs=2)
+        trained = sim.data[conn].weights
+        assert not np.allclose(trained, built_weights)
+        assert np.array_equal(trained, sim.get_nengo_params(conn)["solver"].values.T)
+        assert np.array_equal(sim.data[ens].bias, sim.get_nengo_params(ens)["bias"])
+        sim.reset(include_trainable=False)
+        assert np.array_equal(sim.data[conn].weights, trained)
+        sim.reset()  # like NengoDL: back to the built values
+        assert np.array_equal(sim.data[conn].weights, built_weights)
+
+
+def test_accuracy_metric_reads_one_hot_and_class_ids():
+    y_pred = np.array([[[0.1, 0.9]], [[0.8, 0.2]], [[0.3, 0.7]]])
+    ids = np.array([[[1]], [[1]], [[1]]])
+    one_hot = np.array([[[0, 1]], [[0, 1]], [[0, 1]]])
+    accuracy = losses.get_loss("accuracy")
+    assert accuracy(ids, y_pred) == pytest.approx(2 / 3)
+    assert accuracy(one_hot, y_pred) == pytest.approx(2 / 3)
 
 
 def test_fit_leaves_state_and_clock_alone():

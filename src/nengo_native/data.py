@@ -44,6 +44,8 @@ class SimulationData(Mapping):
 
     def __init__(self, params: dict, records: dict, probe_shapes: dict, dtype):
         self.raw = params
+        # Set once training is possible: (obj, built) -> built with current values.
+        self.live = None
         self._records = records
         self._shapes = probe_shapes
         self._dtype = dtype
@@ -51,7 +53,8 @@ class SimulationData(Mapping):
     def __getitem__(self, key):
         if isinstance(key, Probe) and key in self._records:
             return self._records[key].array(self._shapes[key], self._dtype)
-        return self.raw[key]
+        built = self.raw[key]
+        return built if self.live is None else self.live(key, built)
 
     def __iter__(self):
         return iter(self.raw)

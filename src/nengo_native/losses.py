@@ -371,26 +371,30 @@ class SparseCategoricalCrossentropy(_CrossentropyBase):
 
 
 class CategoricalAccuracy(Loss):
-    """Metric: the fraction of samples whose largest output is the target class
-    (one-hot targets). Evaluation only; it has no gradient."""
+    """Metric: the fraction of samples whose largest output is the target class.
+
+    Targets are one-hot, or class ids (shape ``y_pred.shape[:-1] + (1,)`` or
+    ``y_pred.shape[:-1]``), told apart by their shape as Keras' ``"accuracy"``
+    does. Evaluation only; it has no gradient.
+    """
 
     name = "accuracy"
     has_gradient = False
-    _sparse = False
 
     def value(self, y_true, y_pred):
         y_pred = _as_float_array(y_pred, "y_pred", self)
-        parser = (
-            SparseCategoricalCrossentropy if self._sparse else CategoricalCrossentropy
-        )
+        y_true = np.asarray(y_true)
+        lead = y_pred.shape[:-1]
+        sparse = y_true.shape in (lead, lead + (1,)) and y_true.shape != y_pred.shape
+        parser = SparseCategoricalCrossentropy if sparse else CategoricalCrossentropy
         t = parser()._targets(y_true, y_pred)
         return float(np.mean(np.argmax(y_pred, axis=-1) == np.argmax(t, axis=-1)))
 
 
 class SparseCategoricalAccuracy(CategoricalAccuracy):
-    """Metric: `CategoricalAccuracy` with integer class ids as targets."""
+    """Metric: `CategoricalAccuracy` for class-id targets (named as in Keras)."""
 
-    _sparse = True
+    name = "sparse_categorical_accuracy"
 
 
 class Regularize(Loss):

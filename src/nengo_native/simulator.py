@@ -10,6 +10,7 @@ import threading
 import time as _time
 import warnings
 
+import nengo
 import nengo.utils.numpy as npext
 import numpy as np
 from nengo.builder import Model
@@ -290,7 +291,7 @@ class Simulator:
 
     # -- running --------------------------------------------------------------------
 
-    def reset(self, seed: int | None = None) -> None:
+    def reset(self, seed: int | None = None, include_trainable: bool = True) -> None:
         """Reset the simulator state and probe data.
 
         Parameters
@@ -298,12 +299,23 @@ class Simulator:
         seed : int, optional
             A new seed for stochastic operators (noise and input processes); the
             built parameters do not change.
+        include_trainable : bool, optional
+            Also put trained parameters back to their built values (as NengoDL
+            does by default); False keeps what `fit` learned.
         """
         if self.closed:
             raise SimulatorClosed("Cannot reset closed Simulator.")
         if seed is not None:
             self.seed = seed
+        trainer = self._trainer_state
+        kept = (
+            {p.key: trainer.get(p.key) for p in trainer.params}
+            if trainer is not None and not include_trainable
+            else {}
+        )
         self._runtime.reset_memory()
+        for key, value in kept.items():
+            trainer.set(key, value)
         # Recreate the operators' step functions in nengo's order, drawing from the
         # generator exactly as nengo.Simulator.reset does.
         self.rng = np.random.RandomState(self.seed)
@@ -545,17 +557,20 @@ class Simulator:
         runtime = self._runtime
         saved = (runtime.save_state(), self._n_steps, self._time)
         outputs = {plan_probe.probe: [] for plan_probe in self._program.probes}
+        progress = Progress("Predicting", "Prediction", len(batches))
         try:
-            for data in batches:
-                if not stateful:
-                    runtime.restore_state(saved[0])
-                    self._n_steps, self._time = saved[1:]
-                samples, completed, error = runtime.run(n_steps, data)
-                if error is not None:
-                    raise error
-                self._read_clock()
-                for plan_probe, chunk in zip(self._program.probes, samples):
-                    outputs[plan_probe.probe].append(np.moveaxis(chunk, 1, 0))
+            with ProgressTracker(self.progress_bar, progress) as tracker:
+                for data in batches:
+                    if not stateful:
+                        runtime.restore_state(saved[0])
+                        self._n_steps, self._time = saved[1:]
+                    samples, completed, error = runtime.run(n_steps, data)
+                    if error is not None:
+                        raise error
+                    self._read_clock()
+                    for plan_probe, chunk in zip(self._program.probes, samples):
+                        outputs[plan_probe.probe].append(np.moveaxis(chunk, 1, 0))
+                    tracker.total_progress.step()
         finally:
             if not stateful:
                 runtime.restore_state(saved[0])
@@ -596,7 +611,27 @@ class Simulator:
             raise SimulatorClosed("Simulator cannot train because it is closed.")
         if self._trainer_state is None:
             self._trainer_state = Trainer(self)
+            self.data.live = self._live_params
         return self._trainer_state
+
+    def _live_params(self, obj, built):
+        """``sim.data[obj]`` with the parameters' current (trained) values."""
+        if self.closed:
+            return built
+        sigs = self.model.sig.get(obj, {})
+        if isinstance(obj, nengo.Ensemble) and hasattr(built, "scaled_encoders"):
+            if isinstance(obj.neuron_type, nengo.Direct):
+                return built
+            scaled = self._signal_value(sigs["encoders"])
+            bias = self._signal_value(self.model.sig[obj.neurons]["bias"])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                encoders = scaled * (obj.radius / np.asarray(built.gain))[:, None]
+            return built._replace(scaled_encoders=scaled, encoders=encoders, bias=bias)
+        if isinstance(obj, nengo.Connection) and hasattr(built, "weights"):
+            sig = sigs.get("weights")
+            if sig is not None and sig.base not in self._program.layout.sparse:
+                return built._replace(weights=self._signal_value(sig))
+        return built
 
     def _signal_value(self, sig) -> np.ndarray:
         """Current value of a parameter signal (a copy; CSR for sparse ones)."""
@@ -644,7 +679,7 @@ class Simulator:
         n_steps: int | None = None,
         shuffle: bool = True,
         validation_data=None,
-        verbose: int = 1,
+        verbose: int | None = None,
     ) -> History:
         """Train the trainable parameters by gradient descent through time.
 
@@ -670,8 +705,10 @@ class Simulator:
             Shuffle the samples every epoch (reproducibly, from the seed).
         validation_data : tuple (x, y), optional
             Evaluated (spiking, as `evaluate`) after every epoch; ``val_*`` keys.
-        verbose : int
-            0 silent, 1 a progress bar and a line per epoch, 2 the line only.
+        verbose : int, optional
+            0 silent; 1 a progress bar per epoch that ends with the epoch's losses
+            (a plain line without a bar); 2 the line only. Default: 1 if the
+            simulator's progress bar is on, else 0.
 
         Returns
         -------

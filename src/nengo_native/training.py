@@ -362,23 +362,18 @@ class Trainer:
         clock = (sim._n_steps, sim._time)
         history = History()
         n_batches = size // mb
+        if verbose is None:
+            verbose = 1 if sim.progress_bar else 0
+        bar = verbose == 1 and sim.progress_bar
         try:
             for epoch in range(epochs):
                 order = self._shuffle.permutation(size) if shuffle else np.arange(size)
-                sums: dict[str, float] = {}
+                sums: dict[str, float] = {"loss": 0.0}
                 start = _time.perf_counter()
-                progress = verbose == 1 and sim.progress_bar
+                name = f"Epoch {epoch + 1}/{epochs}"
+                progress = Progress(name, name, n_batches)
                 with (
-                    ProgressTracker(
-                        progress,
-                        Progress(
-                            f"Epoch {epoch + 1}/{epochs}",
-                            f"Epoch {epoch + 1}",
-                            n_batches,
-                        ),
-                    )
-                    if progress
-                    else contextlib.nullcontext()
+                    ProgressTracker(bar, progress) if bar else contextlib.nullcontext()
                 ) as tracker:
                     for b in range(n_batches):
                         idx = order[b * mb : (b + 1) * mb]
@@ -398,24 +393,22 @@ class Trainer:
                             sums[k] = sums.get(k, 0.0) + v
                         if tracker is not None:
                             tracker.total_progress.step()
-                runtime.restore_written(state)
-                sim._n_steps, sim._time = clock
-                epoch_values = {k: v / n_batches for k, v in sums.items()}
-                if validation_data is not None:
-                    val = self.evaluate(*_split_validation(validation_data))
-                    epoch_values.update({f"val_{k}": v for k, v in val.items()})
-                history._add(epoch_values)
-                history.epoch.append(epoch)
-                if verbose:
-                    elapsed = _time.perf_counter() - start
+                    runtime.restore_written(state)
+                    sim._n_steps, sim._time = clock
+                    epoch_values = {k: v / n_batches for k, v in sums.items()}
+                    if validation_data is not None:
+                        val = self.evaluate(*_split_validation(validation_data))
+                        epoch_values.update({f"val_{k}": v for k, v in val.items()})
                     summary = " - ".join(
                         f"{k}: {v:.4g}" for k, v in epoch_values.items()
                     )
-                    print(
-                        f"Epoch {epoch + 1}/{epochs}: {n_batches} minibatches in "
-                        f"{elapsed:.2f} s - {summary}",
-                        flush=True,
-                    )
+                    # nengo's bar closes with "<name_after> finished in <time>."
+                    progress.name_after = f"{name} ({summary})"
+                history._add(epoch_values)
+                history.epoch.append(epoch)
+                if verbose and not bar:
+                    elapsed = _time.perf_counter() - start
+                    print(f"{name}: {elapsed:.2f} s - {summary}", flush=True)
         finally:
             runtime.restore_written(state)
             sim._n_steps, sim._time = clock
