@@ -18,11 +18,12 @@ from . import losses, optimizers  # noqa: E402
 from ._core import get_num_threads, set_num_threads  # noqa: E402
 from .config import configure_settings  # noqa: E402
 from .node import BatchNode  # noqa: E402
-from .simulator import Simulator  # noqa: E402
+from .simulator import FallbackWarning, Simulator  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = [
     "BatchNode",
+    "FallbackWarning",
     "Simulator",
     "configure_settings",
     "get_num_threads",

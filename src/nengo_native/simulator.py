@@ -16,7 +16,12 @@ import numpy as np
 from nengo.builder import Model
 from nengo.builder.optimizer import optimize as opmerge_optimize
 from nengo.cache import get_default_decoder_cache
-from nengo.exceptions import ReadonlyError, SimulatorClosed, ValidationError
+from nengo.exceptions import (
+    NengoWarning,
+    ReadonlyError,
+    SimulatorClosed,
+    ValidationError,
+)
 from nengo.rc import rc
 from nengo.utils.graphs import toposort
 from nengo.utils.progress import Progress, ProgressTracker
@@ -66,6 +71,38 @@ def _deferred_interrupt():
         yield check
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+class FallbackWarning(NengoWarning):
+    """Some operators run through nengo's own Python code (no native kernel)."""
+
+
+def _describe_fallbacks(model, ops) -> str:
+    """The nengo objects behind fallback operators, for one message."""
+    owners = {}
+    for obj, sigs in model.sig.items():
+        if isinstance(obj, (nengo.ensemble.Neurons, nengo.Node)) and "out" in sigs:
+            sig = sigs["out"]
+            if sig is not None:
+                owners[(id(sig.base), sig.elemoffset)] = obj
+    names = []
+    for op in ops:
+        out = getattr(op, "output", None)
+        owner = None
+        if out is not None:
+            owner = owners.get((id(out.base), out.elemoffset))
+        if isinstance(owner, nengo.ensemble.Neurons):
+            owner = owner.ensemble
+        if hasattr(op, "neurons"):
+            what = f"{type(op.neurons).__name__} neurons"
+        elif hasattr(op, "process"):
+            what = f"process {type(op.process).__name__}"
+        else:
+            what = type(op).__name__ + (f" '{op.tag}'" if op.tag else "")
+        names.append(what if owner is None else f"{what} of {owner}")
+    unique = list(dict.fromkeys(names))
+    text = "; ".join(unique[:10])
+    return text + (f"; and {len(unique) - 10} more" if len(unique) > 10 else "")
 
 
 def _float_dtype(dtype) -> np.dtype:
@@ -170,6 +207,17 @@ class Simulator:
 
         self.signals = self._runtime.signals
         self._trainer_state = None
+        if self._program.fallback_ops:
+            ops = self._program.fallback_ops
+            warnings.warn(
+                FallbackWarning(
+                    f"{len(ops)} operator(s) have no native kernel and run through "
+                    f"nengo's Python code (slower, and not trainable through): "
+                    f"{_describe_fallbacks(self.model, ops)}. "
+                    "sim.fallback_operators lists them."
+                ),
+                stacklevel=2,
+            )
         self._input_nodes = list(self._runtime.feeds)
         self._records = {
             p.probe: ProbeRecord(batched=minibatch_size is not None and batch > 1)
