@@ -112,6 +112,12 @@ class Trainer:
                 self._index[p.key] = (slice(flat[0], flat[-1] + 1), offsets.shape)
             else:
                 self._index[p.key] = (offsets, offsets.shape)
+        # Every trainable element of the arena, in parameter order: fit hands the
+        # optimizer one flat vector (one update per minibatch, not one per parameter).
+        self._flat = np.concatenate(
+            [np.zeros(0, dtype=np.int64)]
+            + [self.runtime.offsets(p.signal).ravel() for p in self.params]
+        ).astype(np.intp)
         self.compiled: Compiled | None = None
         self._prepared = False
         self._names = probe_names([p.probe for p in sim._program.probes])
@@ -292,8 +298,9 @@ class Trainer:
     ) -> tuple[dict[str, float], dict]:
         """Run one minibatch in training mode and backpropagate.
 
-        Returns the loss terms by history key (and the predictions per probe) and
-        the parameter gradients by key. The state is left undefined.
+        Returns the loss terms by history key and the predictions per probe; the
+        gradients are then in the adjoint arena (see `gradients`). The state is
+        left undefined.
         """
         runtime = self.runtime
         samples, _, error = runtime.run(n_steps, data, training=True)
@@ -316,8 +323,11 @@ class Trainer:
             grads_out[i] = (weight * np.asarray(grad)).swapaxes(0, 1)
         values["loss"] = total
         runtime.backward(grads_out)
-        grads = {p.key: self._grad(p.key) for p in self.params}
-        return values, preds, grads
+        return values, preds
+
+    def gradients(self) -> dict:
+        """Parameter gradients of the last backward pass, by parameter key."""
+        return {p.key: self._grad(p.key) for p in self.params}
 
     def fit(
         self,
@@ -357,7 +367,8 @@ class Trainer:
             )
         self.prepare()
         sim, runtime = self.sim, self.runtime
-        params = {p.key: self.get(p.key) for p in self.params}
+        arena, grad, flat = runtime.arena, runtime.grad, self._flat
+        params = {"parameters": arena[flat]}
         state = runtime.save_written()
         clock = (sim._n_steps, sim._time)
         history = History()
@@ -380,15 +391,14 @@ class Trainer:
                         batch_data = {k: v[idx] for k, v in data.items()}
                         batch_targets = {k: v[idx] for k, v in targets.items()}
                         runtime.restore_written(state, sync=False)
-                        values, preds, grads = self.loss_and_gradients(
+                        values, preds = self.loss_and_gradients(
                             batch_data, batch_targets, n_steps, losses, compiled.weights
                         )
                         values.update(
                             self._metrics(compiled, batch_targets, preds, losses)
                         )
-                        compiled.optimizer.apply(params, grads)
-                        for key, value in params.items():
-                            self.set(key, value)
+                        compiled.optimizer.apply(params, {"parameters": grad[flat]})
+                        arena[flat] = params["parameters"]
                         for k, v in values.items():
                             sums[k] = sums.get(k, 0.0) + v
                         if tracker is not None:
