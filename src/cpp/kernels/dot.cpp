@@ -69,19 +69,11 @@ void DotIncKernel<T>::forward(const Context<T>& ctx) {
     const auto stride = [](int64_t outer, int64_t inner) {
       return Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(outer, inner);
     };
-    if (a.bstride == 0 && a.cstride == 1 && x.stride == 1 && y.stride == 1) {
-      // Unit inner strides (the usual layout) let Eigen pack and use its fast GEMM.
-      using OS = Eigen::OuterStride<>;
-      Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0,
-                 OS>
-          A(ctx.data + a.off, a.rows, a.cols, OS(a.rstride));
-      Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>, 0, OS> X(
-          ctx.data + x.off, x.n, batch, OS(x.bstride));
-      Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>, 0, OS> Y(
-          ctx.data + y.off, y.n, batch, OS(y.bstride));
-      product.noalias() = A * X;
-      Y += product;
-    } else if (a.bstride == 0) {
+    // The product's evaluation must not depend on the batch size: Eigen's packed GEMM
+    // (unit-stride maps) sums in another order than its matrix-vector product, and a
+    // minibatch item must equal the same input run alone. Strided maps evaluate one
+    // dot product per output element, in order, for any batch.
+    if (a.bstride == 0) {
       StridedMat<T> A(ctx.data + a.off, a.rows, a.cols, stride(a.rstride, a.cstride));
       ConstBatchMat<T> X(ctx.data + x.off, x.n, batch, stride(x.bstride, x.stride));
       BatchMat<T> Y(ctx.data + y.off, y.n, batch, stride(y.bstride, y.stride));
