@@ -51,7 +51,13 @@ class SimulationData(Mapping):
     def __getitem__(self, key):
         if isinstance(key, Probe) and key in self._records:
             return self._records[key].array(self._shapes[key], self._dtype)
-        return self.raw[key]
+        try:
+            return self.raw[key]
+        except KeyError:
+            what = "probe" if isinstance(key, Probe) else "object"
+            raise KeyError(
+                f"{key!r}: no data; this {what} is not part of this simulator's model"
+            ) from None
 
     def __iter__(self):
         return iter(self.raw)
