@@ -60,7 +60,10 @@ def available_memory() -> int | None:
 
 
 def check_memory(
-    need: int, minibatch_size: int, what: str = "the simulator's state"
+    need: int,
+    minibatch_size: int,
+    what: str = "the simulator's state",
+    attr: str = "minibatch_size",
 ) -> None:
     """Refuse up front what would need more memory than the machine has free.
 
@@ -72,6 +75,8 @@ def check_memory(
         Named in the message (the usual way to need less).
     what : str
         What needs the memory, for the message.
+    attr : str
+        The argument to blame.
     """
     available = available_memory()
     if available is not None and need > available:
@@ -79,7 +84,7 @@ def check_memory(
             f"{what} would need about {need / 2**30:.1f} GiB with a minibatch of "
             f"{minibatch_size}, but only {available / 2**30:.1f} GiB is available; "
             "use a smaller minibatch_size or fewer steps",
-            attr="minibatch_size",
+            attr=attr,
         )
 
 

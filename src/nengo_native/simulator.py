@@ -487,6 +487,8 @@ class Simulator:
         data, _ = check_data(
             data, self._input_nodes, self._runtime.batch, steps, dtype=self.dtype
         )
+        if steps == 0:
+            return  # (nengo's progress bar refuses a run of 0 steps)
         self._check_probe_memory(steps, self._runtime.batch)
         if progress_bar is None:
             progress_bar = self.progress_bar
@@ -524,7 +526,9 @@ class Simulator:
         )
         self._run_chunk(1, data)
 
-    def _check_probe_memory(self, n_steps: int, n_items: int, copies: int = 1):
+    def _check_probe_memory(
+        self, n_steps: int, n_items: int, copies: int = 1, attr: str = "steps"
+    ):
         """Refuse a run whose probe samples would not fit in memory."""
         need = 0
         for probe in self._program.probes:
@@ -533,7 +537,7 @@ class Simulator:
             samples = n_steps if probe.period <= 1 else n_steps // probe.period + 1
             need += int(samples) * int(np.prod(probe.shape))
         need *= copies * n_items * self.dtype.itemsize
-        check_memory(need, self._runtime.batch, f"probe data for {n_steps} steps")
+        check_memory(need, self._runtime.batch, f"probe data for {n_steps} steps", attr)
 
     def _run_chunk(self, n: int, data: dict) -> None:
         old_err = np.seterr(invalid="raise", divide="ignore")
@@ -647,7 +651,9 @@ class Simulator:
     def _predict_batches(self, batches: list[dict], n_steps: int, stateful: bool):
         runtime = self._runtime
         # the outputs, and their concatenation
-        self._check_probe_memory(n_steps, len(batches) * runtime.batch, copies=2)
+        self._check_probe_memory(
+            n_steps, len(batches) * runtime.batch, copies=2, attr="n_steps"
+        )
         saved = (runtime.save_state(), self._n_steps, self._time)
         outputs = {plan_probe.probe: [] for plan_probe in self._program.probes}
         try:
