@@ -269,6 +269,8 @@ class Runtime:
         """
         layout = self.program.layout
         data = data or {}
+        # first, as the core counts probe samples from its own step counter
+        layout.sync_ints(self.signals, self.int_arena, to_core=True)
         buffers = []
         for i, probe in enumerate(self.program.probes):
             n = self.executor.samples_in(i, n_steps)
@@ -283,7 +285,6 @@ class Runtime:
             if step.producer in self.callbacks:
                 self.callbacks[step.producer].fed = fed
         error = None
-        layout.sync_ints(self.signals, self.int_arena, to_core=True)
         if training:
             for tape in self._node_tapes.values():
                 tape.clear()
