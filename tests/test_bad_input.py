@@ -36,8 +36,9 @@ border (2).
 
 Fixed while writing this (each was a crash, a hang, an out-of-memory kill or a
 misleading message before): minibatch memory estimate (a minibatch of 10**7 of a
-small model passed the old check and took all memory), probe memory for long runs
-and predictions, numeric strings and complex data silently cast, float32 overflow of
+small model passed the old check and took all memory; free memory was read as
+MemFree, so page cache counted as used, and a container's limit was ignored), probe
+memory for long runs and predictions, numeric strings and complex data silently cast, float32 overflow of
 data, dt/seed/model/progress_bar/n_steps/stateful/sample_every unchecked (NumPy or
 pybind11 errors, or nonsense results), an empty predict batch or dict, signals after
 close, sim.data keys not in the model, BatchNode's float shapes, ``run_steps(0)`` (an
@@ -895,6 +896,18 @@ def test_node_exception_in_predict_leaves_state_unchanged():
         np.testing.assert_array_equal(s.predict({stim: x})[p], expected)
         s.run_steps(1)
         assert s.n_steps == 3 and s.data[p].shape == (2, 3, 1)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_available_memory_is_what_the_kernel_can_give():
+    """MemAvailable (with reclaimable caches), not MemFree: a machine whose memory
+    sits in the page cache must not refuse a minibatch that fits."""
+    import os
+
+    from nengo_native.inputs import available_memory
+
+    total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    assert 0 < available_memory() <= total
 
 
 def test_run_zero_steps_is_a_no_op(sim):

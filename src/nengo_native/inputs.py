@@ -51,12 +51,64 @@ def state_bytes(program) -> int:
     return need + layout.batch * per_item
 
 
-def available_memory() -> int | None:
-    """Bytes of memory free now (None where the system does not say)."""
+def _meminfo_available() -> int | None:
+    """Linux's MemAvailable: free memory plus what the kernel can reclaim (caches)."""
     try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _cgroup_limit() -> int | None:
+    """The memory limit of this process's cgroup (v2 or v1), if it has one."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
         return None
+    limits = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":
+            root, name = "/sys/fs/cgroup", "memory.max"
+        elif "memory" in controllers.split(","):
+            root, name = "/sys/fs/cgroup/memory", "memory.limit_in_bytes"
+        else:
+            continue
+        for folder in (root + path, root):
+            try:
+                with open(os.path.join(folder, name)) as f:
+                    value = f.read().strip()
+            except OSError:
+                continue
+            if value.isdigit() and int(value) < 2**60:  # "max" or huge: no limit
+                limits.append(int(value))
+    return min(limits) if limits else None
+
+
+def available_memory() -> int | None:
+    """Bytes of memory a new allocation can have now (None where nothing says).
+
+    Linux's MemAvailable (free memory and reclaimable caches), capped by the memory
+    limit of the process's cgroup (a container); elsewhere the free or total
+    physical memory that ``sysconf`` reports.
+    """
+    available = _meminfo_available()
+    if available is None:
+        for name in ("SC_AVPHYS_PAGES", "SC_PHYS_PAGES"):
+            try:
+                available = os.sysconf(name) * os.sysconf("SC_PAGE_SIZE")
+                break
+            except (ValueError, OSError, AttributeError):
+                pass
+    limit = _cgroup_limit()
+    if limit is not None:
+        available = limit if available is None else min(available, limit)
+    return available
 
 
 def check_memory(
