@@ -32,7 +32,7 @@ def check_minibatch_size(minibatch_size) -> int:
 # Python objects made per minibatch item besides its share of the arena, measured on
 # CPython 3.11: each signal gets an array view and a dict entry in the item's signal
 # dict; each operator run through Python gets a step function (and a generator).
-_ITEM_BYTES_PER_SIGNAL = 150
+_ITEM_BYTES_PER_SIGNAL = 200
 _ITEM_BYTES_PER_CALLBACK = 1000
 
 
