@@ -1,6 +1,7 @@
 """Time each kernel of a model's Program on its own (steps/s of the kernel alone).
 
 python bench/profile_kernels.py integrator medium [--steps 500] [--dtype float64]
+    [--minibatch 32]
 """
 
 from __future__ import annotations
@@ -37,9 +38,12 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--dtype", default="float64")
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--minibatch", type=int, default=1)
     args = parser.parse_args(argv)
     net, _ = make(args.model, args.size)
-    sim = nengo_native.Simulator(net, progress_bar=False, dtype=args.dtype)
+    sim = nengo_native.Simulator(
+        net, progress_bar=False, dtype=args.dtype, minibatch_size=args.minibatch
+    )
     program, rt = sim._program, sim._runtime
     layout = program.layout
     ex_type = _core.Executor32 if layout.dtype == np.float32 else _core.Executor64

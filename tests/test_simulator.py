@@ -419,3 +419,34 @@ def test_sim_data_mapping_like_nengo():
         # probe arrays must not be writable (nengo returns read-only views)
         with pytest.raises(ValueError):
             sim.data[net.p["a"]][0, 0] = 1.0
+
+
+def test_fallback_is_reported_once_naming_the_objects():
+    class MyLIF(nengo.LIF):
+        pass
+
+    class Constant(nengo.processes.Process):
+        def make_step(self, shape_in, shape_out, dt, rng, state):
+            return lambda t: np.ones(shape_out)
+
+    with nengo.Network() as net:
+        ens = nengo.Ensemble(10, 1, neuron_type=MyLIF(), label="custom")
+        node = nengo.Node(Constant(), size_out=1, label="source")
+        nengo.Connection(node, ens)
+    with pytest.warns(nengo_native.FallbackWarning) as record:
+        with nengo_native.Simulator(net, progress_bar=False) as sim:
+            sim.run_steps(3)
+    (warning,) = [w for w in record if w.category is nengo_native.FallbackWarning]
+    message = str(warning.message)
+    assert "MyLIF neurons of <Ensemble 'custom'>" in message
+    assert "process Constant of <Node 'source'>" in message
+    assert len(sim.fallback_operators) == 2
+
+
+def test_native_models_report_no_fallback(recwarn):
+    with nengo.Network() as net:
+        ens = nengo.Ensemble(10, 1)
+        nengo.Connection(nengo.Node(np.sin), ens)
+    with nengo_native.Simulator(net, progress_bar=False):
+        pass
+    assert not [w for w in recwarn if w.category is nengo_native.FallbackWarning]

@@ -15,9 +15,19 @@ if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
     os.environ["OMP_WAIT_POLICY"] = "passive"
 
 from . import losses, optimizers  # noqa: E402
+from ._core import get_num_threads, set_num_threads  # noqa: E402
 from .config import configure_settings  # noqa: E402
 from .node import BatchNode  # noqa: E402
-from .simulator import Simulator  # noqa: E402
+from .simulator import FallbackWarning, Simulator  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["BatchNode", "Simulator", "configure_settings", "losses", "optimizers"]
+__all__ = [
+    "BatchNode",
+    "FallbackWarning",
+    "Simulator",
+    "configure_settings",
+    "get_num_threads",
+    "losses",
+    "optimizers",
+    "set_num_threads",
+]

@@ -44,6 +44,8 @@ class SimulationData(Mapping):
 
     def __init__(self, params: dict, records: dict, probe_shapes: dict, dtype):
         self.raw = params
+        # Set once training is possible: (obj, built) -> built with current values.
+        self.live = None
         self._records = records
         self._shapes = probe_shapes
         self._dtype = dtype
@@ -52,12 +54,13 @@ class SimulationData(Mapping):
         if isinstance(key, Probe) and key in self._records:
             return self._records[key].array(self._shapes[key], self._dtype)
         try:
-            return self.raw[key]
+            built = self.raw[key]
         except KeyError:
             what = "probe" if isinstance(key, Probe) else "object"
             raise KeyError(
                 f"{key!r}: no data; this {what} is not part of this simulator's model"
             ) from None
+        return built if self.live is None else self.live(key, built)
 
     def __iter__(self):
         return iter(self.raw)

@@ -42,12 +42,14 @@ import numpy as np
 from nengo.exceptions import ValidationError
 
 __all__ = [
+    "CategoricalAccuracy",
     "CategoricalCrossentropy",
     "CustomLoss",
     "Loss",
     "MeanAbsoluteError",
     "MeanSquaredError",
     "Regularize",
+    "SparseCategoricalAccuracy",
     "SparseCategoricalCrossentropy",
     "custom",
     "get_loss",
@@ -164,11 +166,15 @@ class MeanSquaredError(Loss):
         return float(np.mean(d * d))
 
     def gradient(self, y_true, y_pred):
+        return self.value_and_gradient(y_true, y_pred)[1]
+
+    def value_and_gradient(self, y_true, y_pred):
         y_true = _as_float_array(y_true, "y_true", self)
         y_pred = _as_float_array(y_pred, "y_pred", self)
         _check_same_shape(y_true, y_pred, self)
         d = y_pred.astype(np.float64) - y_true
-        return self._out(d * (2.0 / d.size), y_pred)
+        value = float(np.mean(d * d))
+        return value, self._out(d * (2.0 / d.size), y_pred)
 
 
 class MeanAbsoluteError(Loss):
@@ -362,6 +368,33 @@ class SparseCategoricalCrossentropy(_CrossentropyBase):
         losses = -np.sum(t * np.log(pc), axis=-1)
         grad = np.where(inside, -t / pc, 0.0)
         return losses, grad
+
+
+class CategoricalAccuracy(Loss):
+    """Metric: the fraction of samples whose largest output is the target class.
+
+    Targets are one-hot, or class ids (shape ``y_pred.shape[:-1] + (1,)`` or
+    ``y_pred.shape[:-1]``), told apart by their shape as Keras' ``"accuracy"``
+    does. Evaluation only; it has no gradient.
+    """
+
+    name = "accuracy"
+    has_gradient = False
+
+    def value(self, y_true, y_pred):
+        y_pred = _as_float_array(y_pred, "y_pred", self)
+        y_true = np.asarray(y_true)
+        lead = y_pred.shape[:-1]
+        sparse = y_true.shape in (lead, lead + (1,)) and y_true.shape != y_pred.shape
+        parser = SparseCategoricalCrossentropy if sparse else CategoricalCrossentropy
+        t = parser()._targets(y_true, y_pred)
+        return float(np.mean(np.argmax(y_pred, axis=-1) == np.argmax(t, axis=-1)))
+
+
+class SparseCategoricalAccuracy(CategoricalAccuracy):
+    """Metric: `CategoricalAccuracy` for class-id targets (named as in Keras)."""
+
+    name = "sparse_categorical_accuracy"
 
 
 class Regularize(Loss):
@@ -623,6 +656,9 @@ _BY_NAME = {
     "mean_absolute_error": MeanAbsoluteError,
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "accuracy": CategoricalAccuracy,
+    "categorical_accuracy": CategoricalAccuracy,
+    "sparse_categorical_accuracy": SparseCategoricalAccuracy,
 }
 
 

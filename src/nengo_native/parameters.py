@@ -102,12 +102,16 @@ def nengo_params(sim, obj) -> dict:
             return {}
         encoders = _value(sim, obj, "encoders")
         bias = _value(sim, obj.neurons, "bias")
-        # nengo scales encoders by gain / radius when it builds; with gain 1 the
-        # scaled encoders (the trained ones) times the radius give them back.
+        # nengo builds scaled encoders = encoders * gain / radius. Keeping the built
+        # gain keeps the neurons' tuning (max rates, intercepts) meaningful; training
+        # only changed the scaled encoders and biases.
+        gain = np.asarray(sim.model.params[obj].gain, dtype=np.float64)
+        if not (np.all(np.isfinite(gain)) and np.all(gain != 0)):
+            gain = np.ones(obj.n_neurons)
         return {
-            "encoders": encoders * obj.radius,
+            "encoders": encoders * (obj.radius / gain)[:, None],
             "normalize_encoders": False,
-            "gain": np.ones(obj.n_neurons),
+            "gain": gain,
             "bias": bias,
             "max_rates": nengo.Ensemble.max_rates.default,
             "intercepts": nengo.Ensemble.intercepts.default,

@@ -126,12 +126,15 @@ class Runtime:
         ranges = self._written
         return [self.arena[r].copy() for r in ranges], self.int_arena.copy()
 
-    def restore_written(self, state: tuple) -> None:
+    def restore_written(self, state: tuple, sync: bool = True) -> None:
+        """Put back a `save_written` state; ``sync=False`` leaves nengo's views of
+        integer signals (the step counter) behind until a later restore."""
         values, int_arena = state
         for r, v in zip(self._written, values):
             self.arena[r] = v
         self.int_arena[:] = int_arena
-        self.program.layout.sync_ints(self.signals, self.int_arena, to_core=False)
+        if sync:
+            self.program.layout.sync_ints(self.signals, self.int_arena, to_core=False)
 
     def make_step_functions(self, op, dt: float, rng, item_rngs) -> None:
         """Recreate ``op``'s step functions: ``rng`` for item 0 (nengo's own draws),
@@ -269,8 +272,10 @@ class Runtime:
         """
         layout = self.program.layout
         data = data or {}
-        # first, as the core counts probe samples from its own step counter
-        layout.sync_ints(self.signals, self.int_arena, to_core=True)
+        # First, as the core counts probe samples from its own step counter. Training
+        # runs start from restore_written() and leave the state to it.
+        if not training:
+            layout.sync_ints(self.signals, self.int_arena, to_core=True)
         buffers = []
         for i, probe in enumerate(self.program.probes):
             n = self.executor.samples_in(i, n_steps)
@@ -295,10 +300,11 @@ class Runtime:
             error = e
         finally:
             self._recording = False
-        layout.sync_ints(self.signals, self.int_arena, to_core=False)
-        for node, (_, step) in self.feeds.items():
-            if step.producer is None and node in data:
-                self._restore_constant(step)
+        if not training:
+            layout.sync_ints(self.signals, self.int_arena, to_core=False)
+            for node, (_, step) in self.feeds.items():
+                if step.producer is None and node in data:
+                    self._restore_constant(step)
         written = self.executor.samples_written
         samples = [buf[:k] for buf, k in zip(buffers, written)]
         return samples, self.executor.steps_completed, error
@@ -306,9 +312,8 @@ class Runtime:
     def _restore_constant(self, step: FeedStep) -> None:
         """A constant node outputs its value again once its data runs out."""
         off, n, stride, bstride = step.ref
-        for b in range(self.batch):
-            idx = off + b * bstride + stride * np.arange(n)
-            self.arena[idx] = self.initial_arena[idx]
+        idx = off + np.add.outer(bstride * np.arange(self.batch), stride * np.arange(n))
+        self.arena[idx] = self.initial_arena[idx]
 
 
 def _blocking_reverse(g_out: np.ndarray):

@@ -10,12 +10,18 @@ import threading
 import time as _time
 import warnings
 
+import nengo
 import nengo.utils.numpy as npext
 import numpy as np
 from nengo.builder import Model
 from nengo.builder.optimizer import optimize as opmerge_optimize
 from nengo.cache import get_default_decoder_cache
-from nengo.exceptions import ReadonlyError, SimulatorClosed, ValidationError
+from nengo.exceptions import (
+    NengoWarning,
+    ReadonlyError,
+    SimulatorClosed,
+    ValidationError,
+)
 from nengo.rc import rc
 from nengo.utils.graphs import toposort
 from nengo.utils.progress import Progress, ProgressBar, ProgressTracker
@@ -71,6 +77,38 @@ def _deferred_interrupt():
         yield check
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+class FallbackWarning(NengoWarning):
+    """Some operators run through nengo's own Python code (no native kernel)."""
+
+
+def _describe_fallbacks(model, ops) -> str:
+    """The nengo objects behind fallback operators, for one message."""
+    owners = {}
+    for obj, sigs in model.sig.items():
+        if isinstance(obj, (nengo.ensemble.Neurons, nengo.Node)) and "out" in sigs:
+            sig = sigs["out"]
+            if sig is not None:
+                owners[(id(sig.base), sig.elemoffset)] = obj
+    names = []
+    for op in ops:
+        out = getattr(op, "output", None)
+        owner = None
+        if out is not None:
+            owner = owners.get((id(out.base), out.elemoffset))
+        if isinstance(owner, nengo.ensemble.Neurons):
+            owner = owner.ensemble
+        if hasattr(op, "neurons"):
+            what = f"{type(op.neurons).__name__} neurons"
+        elif hasattr(op, "process"):
+            what = f"process {type(op.process).__name__}"
+        else:
+            what = type(op).__name__ + (f" '{op.tag}'" if op.tag else "")
+        names.append(what if owner is None else f"{what} of {owner}")
+    unique = list(dict.fromkeys(names))
+    text = "; ".join(unique[:10])
+    return text + (f"; and {len(unique) - 10} more" if len(unique) > 10 else "")
 
 
 def _float_dtype(dtype) -> np.dtype:
@@ -221,6 +259,17 @@ class Simulator:
 
         self.signals = self._runtime.signals
         self._trainer_state = None
+        if self._program.fallback_ops:
+            ops = self._program.fallback_ops
+            warnings.warn(
+                FallbackWarning(
+                    f"{len(ops)} operator(s) have no native kernel and run through "
+                    f"nengo's Python code (slower, and not trainable through): "
+                    f"{_describe_fallbacks(self.model, ops)}. "
+                    "sim.fallback_operators lists them."
+                ),
+                stacklevel=2,
+            )
         self._input_nodes = list(self._runtime.feeds)
         self._records = {
             p.probe: ProbeRecord(batched=minibatch_size is not None and batch > 1)
@@ -356,7 +405,7 @@ class Simulator:
 
     # -- running --------------------------------------------------------------------
 
-    def reset(self, seed: int | None = None) -> None:
+    def reset(self, seed: int | None = None, include_trainable: bool = True) -> None:
         """Reset the simulator state and probe data.
 
         Parameters
@@ -364,12 +413,23 @@ class Simulator:
         seed : int, optional
             A new seed for stochastic operators (noise and input processes); the
             built parameters do not change.
+        include_trainable : bool, optional
+            Also put trained parameters back to their built values (as NengoDL
+            does by default); False keeps what `fit` learned.
         """
         if self.closed:
             raise SimulatorClosed("Cannot reset closed Simulator.")
         if seed is not None:
             self.seed = _check_seed(seed)
+        trainer = self._trainer_state
+        kept = (
+            {p.key: trainer.get(p.key) for p in trainer.params}
+            if trainer is not None and not include_trainable
+            else {}
+        )
         self._runtime.reset_memory()
+        for key, value in kept.items():
+            trainer.set(key, value)
         # Recreate the operators' step functions in nengo's order, drawing from the
         # generator exactly as nengo.Simulator.reset does.
         self.rng = np.random.RandomState(self.seed)
@@ -656,20 +716,23 @@ class Simulator:
         )
         saved = (runtime.save_state(), self._n_steps, self._time)
         outputs = {plan_probe.probe: [] for plan_probe in self._program.probes}
+        progress = Progress("Predicting", "Prediction", len(batches))
         try:
-            for data in batches:
-                if not stateful:
-                    runtime.restore_state(saved[0])
-                    self._n_steps, self._time = saved[1:]
-                samples, completed, error = runtime.run(n_steps, data)
-                if error is not None:
-                    # as in run_steps: the clock shows the last step that finished
-                    self._n_steps += completed
-                    self._time = self._n_steps * self.dt
-                    raise error
-                self._read_clock()
-                for plan_probe, chunk in zip(self._program.probes, samples):
-                    outputs[plan_probe.probe].append(np.moveaxis(chunk, 1, 0))
+            with ProgressTracker(self.progress_bar, progress) as tracker:
+                for data in batches:
+                    if not stateful:
+                        runtime.restore_state(saved[0])
+                        self._n_steps, self._time = saved[1:]
+                    samples, completed, error = runtime.run(n_steps, data)
+                    if error is not None:
+                        # as in run_steps: the clock shows the last step that finished
+                        self._n_steps += completed
+                        self._time = self._n_steps * self.dt
+                        raise error
+                    self._read_clock()
+                    for plan_probe, chunk in zip(self._program.probes, samples):
+                        outputs[plan_probe.probe].append(np.moveaxis(chunk, 1, 0))
+                    tracker.total_progress.step()
         finally:
             if not stateful:
                 runtime.restore_state(saved[0])
@@ -719,7 +782,27 @@ class Simulator:
             raise SimulatorClosed("Simulator cannot train because it is closed.")
         if self._trainer_state is None:
             self._trainer_state = Trainer(self)
+            self.data.live = self._live_params
         return self._trainer_state
+
+    def _live_params(self, obj, built):
+        """``sim.data[obj]`` with the parameters' current (trained) values."""
+        if self.closed:
+            return built
+        sigs = self.model.sig.get(obj, {})
+        if isinstance(obj, nengo.Ensemble) and hasattr(built, "scaled_encoders"):
+            if isinstance(obj.neuron_type, nengo.Direct):
+                return built
+            scaled = self._signal_value(sigs["encoders"])
+            bias = self._signal_value(self.model.sig[obj.neurons]["bias"])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                encoders = scaled * (obj.radius / np.asarray(built.gain))[:, None]
+            return built._replace(scaled_encoders=scaled, encoders=encoders, bias=bias)
+        if isinstance(obj, nengo.Connection) and hasattr(built, "weights"):
+            sig = sigs.get("weights")
+            if sig is not None and sig.base not in self._program.layout.sparse:
+                return built._replace(weights=self._signal_value(sig))
+        return built
 
     def _signal_value(self, sig) -> np.ndarray:
         """Current value of a parameter signal (a copy; CSR for sparse ones)."""
@@ -767,7 +850,7 @@ class Simulator:
         n_steps: int | None = None,
         shuffle: bool = True,
         validation_data=None,
-        verbose: int = 1,
+        verbose: int | None = None,
     ) -> History:
         """Train the trainable parameters by gradient descent through time.
 
@@ -793,8 +876,10 @@ class Simulator:
             Shuffle the samples every epoch (reproducibly, from the seed).
         validation_data : tuple (x, y), optional
             Evaluated (spiking, as `evaluate`) after every epoch; ``val_*`` keys.
-        verbose : int
-            0 silent, 1 a progress bar and a line per epoch, 2 the line only.
+        verbose : int, optional
+            0 silent; 1 a progress bar per epoch that ends with the epoch's losses
+            (a plain line without a bar); 2 the line only. Default: 1 if the
+            simulator's progress bar is on, else 0.
 
         Returns
         -------

@@ -12,6 +12,7 @@ change.
 
 from __future__ import annotations
 
+import contextlib
 import time as _time
 import warnings
 from collections.abc import Callable
@@ -111,6 +112,12 @@ class Trainer:
                 self._index[p.key] = (slice(flat[0], flat[-1] + 1), offsets.shape)
             else:
                 self._index[p.key] = (offsets, offsets.shape)
+        # Every trainable element of the arena, in parameter order: fit hands the
+        # optimizer one flat vector (one update per minibatch, not one per parameter).
+        self._flat = np.concatenate(
+            [np.zeros(0, dtype=np.int64)]
+            + [self.runtime.offsets(p.signal).ravel() for p in self.params]
+        ).astype(np.intp)
         self.compiled: Compiled | None = None
         self._prepared = False
         self._names = probe_names([p.probe for p in sim._program.probes])
@@ -291,8 +298,9 @@ class Trainer:
     ) -> tuple[dict[str, float], dict]:
         """Run one minibatch in training mode and backpropagate.
 
-        Returns the loss terms by history key (and the predictions per probe) and
-        the parameter gradients by key. The state is left undefined.
+        Returns the loss terms by history key and the predictions per probe; the
+        gradients are then in the adjoint arena (see `gradients`). The state is
+        left undefined.
         """
         runtime = self.runtime
         samples, _, error = runtime.run(n_steps, data, training=True)
@@ -304,7 +312,7 @@ class Trainer:
         total = 0.0
         preds = {}
         for i, probe in enumerate(probes):
-            y_pred = np.moveaxis(samples[i], 1, 0)
+            y_pred = samples[i].swapaxes(0, 1)
             preds[probe] = y_pred
             if probe not in losses:
                 continue
@@ -312,11 +320,14 @@ class Trainer:
             value, grad = losses[probe].value_and_gradient(targets.get(probe), y_pred)
             values[f"{self._names[probe]}_loss"] = value
             total += weight * value
-            grads_out[i] = np.moveaxis(weight * np.asarray(grad), 0, 1)
+            grads_out[i] = (weight * np.asarray(grad)).swapaxes(0, 1)
         values["loss"] = total
         runtime.backward(grads_out)
-        grads = {p.key: self._grad(p.key) for p in self.params}
-        return values, preds, grads
+        return values, preds
+
+    def gradients(self) -> dict:
+        """Parameter gradients of the last backward pass, by parameter key."""
+        return {p.key: self._grad(p.key) for p in self.params}
 
     def fit(
         self,
@@ -356,58 +367,58 @@ class Trainer:
             )
         self.prepare()
         sim, runtime = self.sim, self.runtime
-        params = {p.key: self.get(p.key) for p in self.params}
+        arena, grad, flat = runtime.arena, runtime.grad, self._flat
+        params = {"parameters": arena[flat]}
         state = runtime.save_written()
         clock = (sim._n_steps, sim._time)
         history = History()
         n_batches = size // mb
+        if verbose is None:
+            verbose = 1 if sim.progress_bar else 0
+        bar = verbose == 1 and sim.progress_bar
         try:
             for epoch in range(epochs):
                 order = self._shuffle.permutation(size) if shuffle else np.arange(size)
-                sums: dict[str, float] = {}
+                sums: dict[str, float] = {"loss": 0.0}
                 start = _time.perf_counter()
-                progress = verbose == 1 and sim.progress_bar
-                with ProgressTracker(
-                    progress,
-                    Progress(
-                        f"Epoch {epoch + 1}/{epochs}", f"Epoch {epoch + 1}", n_batches
-                    ),
+                name = f"Epoch {epoch + 1}/{epochs}"
+                progress = Progress(name, name, n_batches)
+                with (
+                    ProgressTracker(bar, progress) if bar else contextlib.nullcontext()
                 ) as tracker:
                     for b in range(n_batches):
                         idx = order[b * mb : (b + 1) * mb]
                         batch_data = {k: v[idx] for k, v in data.items()}
                         batch_targets = {k: v[idx] for k, v in targets.items()}
-                        runtime.restore_written(state)
-                        values, preds, grads = self.loss_and_gradients(
+                        runtime.restore_written(state, sync=False)
+                        values, preds = self.loss_and_gradients(
                             batch_data, batch_targets, n_steps, losses, compiled.weights
                         )
                         values.update(
                             self._metrics(compiled, batch_targets, preds, losses)
                         )
-                        compiled.optimizer.apply(params, grads)
-                        for key, value in params.items():
-                            self.set(key, value)
+                        compiled.optimizer.apply(params, {"parameters": grad[flat]})
+                        arena[flat] = params["parameters"]
                         for k, v in values.items():
                             sums[k] = sums.get(k, 0.0) + v
-                        tracker.total_progress.step()
-                runtime.restore_written(state)
-                sim._n_steps, sim._time = clock
-                epoch_values = {k: v / n_batches for k, v in sums.items()}
-                if validation_data is not None:
-                    val = self.evaluate(*_split_validation(validation_data), n_steps)
-                    epoch_values.update({f"val_{k}": v for k, v in val.items()})
-                history._add(epoch_values)
-                history.epoch.append(epoch)
-                if verbose:
-                    elapsed = _time.perf_counter() - start
+                        if tracker is not None:
+                            tracker.total_progress.step()
+                    runtime.restore_written(state)
+                    sim._n_steps, sim._time = clock
+                    epoch_values = {k: v / n_batches for k, v in sums.items()}
+                    if validation_data is not None:
+                        val = self.evaluate(*_split_validation(validation_data))
+                        epoch_values.update({f"val_{k}": v for k, v in val.items()})
                     summary = " - ".join(
                         f"{k}: {v:.4g}" for k, v in epoch_values.items()
                     )
-                    print(
-                        f"Epoch {epoch + 1}/{epochs}: {n_batches} minibatches in "
-                        f"{elapsed:.2f} s - {summary}",
-                        flush=True,
-                    )
+                    # nengo's bar closes with "<name_after> finished in <time>."
+                    progress.name_after = f"{name} ({summary})"
+                history._add(epoch_values)
+                history.epoch.append(epoch)
+                if verbose and not bar:
+                    elapsed = _time.perf_counter() - start
+                    print(f"{name}: {elapsed:.2f} s - {summary}", flush=True)
         finally:
             runtime.restore_written(state)
             sim._n_steps, sim._time = clock

@@ -13,11 +13,16 @@ PYBIND11_MODULE(_core, m) {
   register_executors(m);
 #ifdef _OPENMP
   m.attr("openmp") = true;
-  m.def("get_num_threads", []() { return omp_get_max_threads(); });
-  m.def("set_num_threads", [](int n) {
-    if (n < 1) throw py::value_error("the number of threads must be at least 1");
-    omp_set_num_threads(n);
-  });
+  m.def("get_num_threads", []() { return omp_get_max_threads(); },
+        "Number of threads the core runs on (OMP_NUM_THREADS by default).");
+  m.def(
+      "set_num_threads",
+      [](int n) {
+        if (n < 1) throw py::value_error("the number of threads must be at least 1");
+        omp_set_num_threads(n);
+      },
+      py::arg("n"),
+      "Set the core's threads for simulators run from the calling Python thread.");
 #else
   m.attr("openmp") = false;
   m.def("get_num_threads", []() { return 1; });

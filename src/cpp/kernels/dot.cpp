@@ -69,7 +69,19 @@ void DotIncKernel<T>::forward(const Context<T>& ctx) {
     const auto stride = [](int64_t outer, int64_t inner) {
       return Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(outer, inner);
     };
-    if (a.bstride == 0) {
+    if (a.bstride == 0 && a.cstride == 1 && x.stride == 1 && y.stride == 1) {
+      // Unit inner strides (the usual layout) let Eigen pack and use its fast GEMM.
+      using OS = Eigen::OuterStride<>;
+      Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0,
+                 OS>
+          A(ctx.data + a.off, a.rows, a.cols, OS(a.rstride));
+      Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>, 0, OS> X(
+          ctx.data + x.off, x.n, batch, OS(x.bstride));
+      Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>, 0, OS> Y(
+          ctx.data + y.off, y.n, batch, OS(y.bstride));
+      product.noalias() = A * X;
+      Y += product;
+    } else if (a.bstride == 0) {
       StridedMat<T> A(ctx.data + a.off, a.rows, a.cols, stride(a.rstride, a.cstride));
       ConstBatchMat<T> X(ctx.data + x.off, x.n, batch, stride(x.bstride, x.stride));
       BatchMat<T> Y(ctx.data + y.off, y.n, batch, stride(y.bstride, y.stride));
@@ -87,6 +99,17 @@ void DotIncKernel<T>::forward(const Context<T>& ctx) {
     }
   });
 }
+
+namespace {
+
+// Y += A X gives dX += A^T dY and dA += dY X^T.
+template <typename MA, typename MGA, typename MX, typename MGX, typename MGY>
+void dense_backward(const MA& A, MGA gA, const MX& X, MGX gX, const MGY& gY) {
+  gX.noalias() += A.transpose() * gY;
+  gA.noalias() += gY * X.transpose();
+}
+
+}  // namespace
 
 template <typename T>
 std::vector<VecRef> DotIncKernel<T>::saved() const {
@@ -113,15 +136,31 @@ void DotIncKernel<T>::backward(const Context<T>& ctx, T* grad) {
     const int64_t cols = whole_batch ? batch : 1;
     for (int64_t b = 0; b < (whole_batch ? 1 : batch); ++b) {
       const int64_t ob = whole_batch ? 0 : b;
-      StridedMat<T> A(ctx.data + a.off + ob * a.bstride, a.rows, a.cols,
-                      stride(a.rstride, a.cstride));
-      MutStridedMat<T> gA(grad + a.off + ob * a.bstride, a.rows, a.cols,
-                          stride(a.rstride, a.cstride));
-      ConstBatchMat<T> X(ctx.data + x.off + ob * x.bstride, x.n, cols, stride(x.bstride, x.stride));
-      BatchMat<T> gX(grad + x.off + ob * x.bstride, x.n, cols, stride(x.bstride, x.stride));
-      ConstBatchMat<T> gY(grad + y.off + ob * y.bstride, y.n, cols, stride(y.bstride, y.stride));
-      gX.noalias() += A.transpose() * gY;
-      gA.noalias() += gY * X.transpose();
+      T* const pa = ctx.data + a.off + ob * a.bstride;
+      T* const px = ctx.data + x.off + ob * x.bstride;
+      if (a.cstride == 1 && x.stride == 1 && y.stride == 1) {
+        // Unit inner strides (the usual layout): Eigen's fast GEMM.
+        using OS = Eigen::OuterStride<>;
+        using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+        using ColMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+        dense_backward(Eigen::Map<const RowMat, 0, OS>(pa, a.rows, a.cols, OS(a.rstride)),
+                       Eigen::Map<RowMat, 0, OS>(grad + (pa - ctx.data), a.rows, a.cols,
+                                                 OS(a.rstride)),
+                       Eigen::Map<const ColMat, 0, OS>(px, x.n, cols, OS(x.bstride)),
+                       Eigen::Map<ColMat, 0, OS>(grad + (px - ctx.data), x.n, cols,
+                                                 OS(x.bstride)),
+                       Eigen::Map<const ColMat, 0, OS>(grad + y.off + ob * y.bstride, y.n,
+                                                       cols, OS(y.bstride)));
+      } else {
+        dense_backward(
+            StridedMat<T>(pa, a.rows, a.cols, stride(a.rstride, a.cstride)),
+            MutStridedMat<T>(grad + (pa - ctx.data), a.rows, a.cols,
+                             stride(a.rstride, a.cstride)),
+            ConstBatchMat<T>(px, x.n, cols, stride(x.bstride, x.stride)),
+            BatchMat<T>(grad + (px - ctx.data), x.n, cols, stride(x.bstride, x.stride)),
+            ConstBatchMat<T>(grad + y.off + ob * y.bstride, y.n, cols,
+                             stride(y.bstride, y.stride)));
+      }
     }
   }
 }

@@ -19,6 +19,7 @@ from ..node import BatchFunction
 
 # Importing the lowering modules registers them.
 from . import (  # noqa: F401
+    lower_conv,
     lower_copy,
     lower_dot,
     lower_learning,

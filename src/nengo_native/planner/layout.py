@@ -39,6 +39,9 @@ class Layout:
     def __init__(self, bases, written, batch, dtype):
         self.batch = batch
         self.dtype = np.dtype(dtype)
+        # Lowerings ask for the same signals' references many times.
+        self._elem_offsets: dict[Signal, np.ndarray] = {}
+        self._vec_refs: dict[Signal, tuple | None] = {}
         self.offset: dict[Signal, int] = {}
         self.int_offset: dict[Signal, int] = {}
         self.batched: dict[Signal, bool] = {}
@@ -146,16 +149,28 @@ class Layout:
         return self.offset[sig.base] + sig.elemoffset
 
     def elem_offsets(self, sig: Signal) -> np.ndarray:
-        """Arena offset of every element of ``sig``, in ``sig``'s shape."""
-        offsets = np.full(sig.shape, self.start(sig), dtype=np.int64)
-        for axis, (n, stride) in enumerate(zip(sig.shape, sig.elemstrides)):
-            shape = [1] * sig.ndim
-            shape[axis] = n
-            offsets = offsets + (np.arange(n, dtype=np.int64) * stride).reshape(shape)
+        """Arena offset of every element of ``sig``, in ``sig``'s shape (read-only:
+        the array is shared)."""
+        offsets = self._elem_offsets.get(sig)
+        if offsets is None:
+            strides = sig.elemstrides
+            offsets = np.full(sig.shape, self.start(sig), dtype=np.int64)
+            for axis, (n, stride) in enumerate(zip(sig.shape, strides)):
+                shape = [1] * sig.ndim
+                shape[axis] = n
+                step = np.arange(n, dtype=np.int64) * stride
+                offsets = offsets + step.reshape(shape)
+            offsets.flags.writeable = False
+            self._elem_offsets[sig] = offsets
         return offsets
 
     def vec_ref(self, sig: Signal):
         """(off, n, stride, bstride) of a signal that is a vector, else None."""
+        if sig not in self._vec_refs:
+            self._vec_refs[sig] = self._vec_ref(sig)
+        return self._vec_refs[sig]
+
+    def _vec_ref(self, sig: Signal):
         if sig.ndim == 0:
             return (self.start(sig), 1, 1, self.bstride(sig))
         dims = [(n, s) for n, s in zip(sig.shape, sig.elemstrides) if n != 1]

@@ -80,13 +80,33 @@ def synapse_step(synapse, shape: tuple, X, dt: float):
         return None
     if X.ndim != len(shape) + 1 or X.shape[1:] != shape:
         return None
-    try:
-        step = synapse.make_step(
-            shape, shape, dt, None, {"X": np.zeros(X.shape, dtype=np.float64)}
-        )
-    except Exception:  # noqa: BLE001 - whatever nengo refuses, nengo reports itself
-        return None
-    return step if type(step) in _VARIANTS else None
+    # Discretizing (a matrix exponential) costs far more than the rest of planning a
+    # filter, and models repeat the same few synapses many times.
+    key = (
+        type(synapse),
+        tuple(np.ravel(synapse.num)),
+        tuple(np.ravel(synapse.den)),
+        synapse.analog,
+        getattr(synapse, "method", None),
+        shape,
+        X.shape,
+        dt,
+    )
+    if key not in _STEPS:
+        try:
+            step = synapse.make_step(
+                shape, shape, dt, None, {"X": np.zeros(X.shape, dtype=np.float64)}
+            )
+        except Exception:  # noqa: BLE001 - whatever nengo refuses, it reports itself
+            step = None
+        if len(_STEPS) > 4096:
+            _STEPS.clear()
+        _STEPS[key] = step if type(step) in _VARIANTS else None
+    return _STEPS[key]
+
+
+# Discretized filter steps by synapse parameters (their coefficients are read only).
+_STEPS: dict = {}
 
 
 def filter_step(op: SimProcess, dt: float):
