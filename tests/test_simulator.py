@@ -278,6 +278,26 @@ def test_pickle_roundtrip_continues_like_uninterrupted():
         sim2.close()
 
 
+def test_pickle_roundtrip_with_sample_every_probe():
+    """The core sizes probe buffers from its step counter, which unpickling (and any
+    write of the step signal) changes on the Python side first."""
+    with nengo.Network(seed=0) as net:
+        stim = nengo.Node([0.5])
+        p = nengo.Probe(stim, sample_every=0.003)
+    with nengo_native.Simulator(net, progress_bar=False) as whole:
+        whole.run_steps(12)
+    with nengo_native.Simulator(net, progress_bar=False) as sim:
+        sim.run_steps(8)
+        sim2 = pickle.loads(pickle.dumps(sim))
+    with sim2:
+        sim2.run_steps(4)  # step 9 samples; from step 0 it would not
+        (p2,) = sim2.model.probes
+        assert sim2.data[p2].shape == whole.data[p].shape == (4, 1)
+        np.testing.assert_array_equal(
+            sim2.trange(sample_every=0.003), whole.trange(sample_every=0.003)
+        )
+
+
 def test_pickle_closed_simulator_stays_closed():
     sim = nengo_native.Simulator(make_net(), progress_bar=False)
     sim.run_steps(5)

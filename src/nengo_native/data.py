@@ -53,7 +53,13 @@ class SimulationData(Mapping):
     def __getitem__(self, key):
         if isinstance(key, Probe) and key in self._records:
             return self._records[key].array(self._shapes[key], self._dtype)
-        built = self.raw[key]
+        try:
+            built = self.raw[key]
+        except KeyError:
+            what = "probe" if isinstance(key, Probe) else "object"
+            raise KeyError(
+                f"{key!r}: no data; this {what} is not part of this simulator's model"
+            ) from None
         return built if self.live is None else self.live(key, built)
 
     def __iter__(self):

@@ -8,6 +8,8 @@ import numpy as np
 from nengo.exceptions import ValidationError
 from nengo.node import Node
 
+from .planner import CallbackStep
+
 
 def check_minibatch_size(minibatch_size) -> int:
     """The batch size the core runs with (1 for ``None``)."""
@@ -27,18 +29,114 @@ def check_minibatch_size(minibatch_size) -> int:
     return int(minibatch_size)
 
 
-def check_memory(n_values: int, itemsize: int, minibatch_size: int) -> None:
-    """Refuse up front a simulator whose memory the machine does not have."""
-    need = n_values * itemsize
+# Python objects made per minibatch item besides its share of the arena, measured on
+# CPython 3.11: each signal gets an array view and a dict entry in the item's signal
+# dict; each operator run through Python gets a step function (and a generator).
+_ITEM_BYTES_PER_SIGNAL = 200
+_ITEM_BYTES_PER_CALLBACK = 1000
+
+
+def state_bytes(program) -> int:
+    """Estimated memory of a simulator for ``program``, minibatch included."""
+    layout = program.layout
+    # the arena and the initial copy kept for reset
+    need = 2 * (layout.size * layout.dtype.itemsize + layout.int_size * 8)
+    per_item = _ITEM_BYTES_PER_SIGNAL * (len(layout.offset) + len(layout.int_offset))
+    for csr in layout.sparse.values():  # each item's CSR copies its indices
+        per_item += csr.indices.nbytes + csr.indptr.nbytes
+    for base in layout.int_offset:  # each item's integer signals are its own arrays
+        per_item += base.size * base.dtype.itemsize
+    n_callbacks = sum(1 for step in program.steps if isinstance(step, CallbackStep))
+    per_item += _ITEM_BYTES_PER_CALLBACK * n_callbacks
+    return need + layout.batch * per_item
+
+
+def _meminfo_available() -> int | None:
+    """Linux's MemAvailable: free memory plus what the kernel can reclaim (caches)."""
     try:
-        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return
-    if need > available:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _cgroup_limit() -> int | None:
+    """The memory limit of this process's cgroup (v2 or v1), if it has one."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    limits = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":
+            root, name = "/sys/fs/cgroup", "memory.max"
+        elif "memory" in controllers.split(","):
+            root, name = "/sys/fs/cgroup/memory", "memory.limit_in_bytes"
+        else:
+            continue
+        for folder in (root + path, root):
+            try:
+                with open(os.path.join(folder, name)) as f:
+                    value = f.read().strip()
+            except OSError:
+                continue
+            if value.isdigit() and int(value) < 2**60:  # "max" or huge: no limit
+                limits.append(int(value))
+    return min(limits) if limits else None
+
+
+def available_memory() -> int | None:
+    """Bytes of memory a new allocation can have now (None where nothing says).
+
+    Linux's MemAvailable (free memory and reclaimable caches), capped by the memory
+    limit of the process's cgroup (a container); elsewhere the free or total
+    physical memory that ``sysconf`` reports.
+    """
+    available = _meminfo_available()
+    if available is None:
+        for name in ("SC_AVPHYS_PAGES", "SC_PHYS_PAGES"):
+            try:
+                available = os.sysconf(name) * os.sysconf("SC_PAGE_SIZE")
+                break
+            except (ValueError, OSError, AttributeError):
+                pass
+    limit = _cgroup_limit()
+    if limit is not None:
+        available = limit if available is None else min(available, limit)
+    return available
+
+
+def check_memory(
+    need: int,
+    minibatch_size: int,
+    what: str = "the simulator's state",
+    attr: str = "minibatch_size",
+) -> None:
+    """Refuse up front what would need more memory than the machine has free.
+
+    Parameters
+    ----------
+    need : int
+        Estimated bytes.
+    minibatch_size : int
+        Named in the message (the usual way to need less).
+    what : str
+        What needs the memory, for the message.
+    attr : str
+        The argument to blame.
+    """
+    available = available_memory()
+    if available is not None and need > available:
         raise ValidationError(
-            f"the simulator's state would need {need / 2**30:.1f} GiB with a minibatch "
-            f"of {minibatch_size}, but only {available / 2**30:.1f} GiB is available",
-            attr="minibatch_size",
+            f"{what} would need about {need / 2**30:.1f} GiB with a minibatch of "
+            f"{minibatch_size}, but only {available / 2**30:.1f} GiB is available; "
+            "use a smaller minibatch_size or fewer steps",
+            attr=attr,
         )
 
 
@@ -47,7 +145,12 @@ def node_label(node: Node) -> str:
 
 
 def check_data(
-    data, input_nodes, minibatch_size: int, n_steps: int | None, attr: str = "data"
+    data,
+    input_nodes,
+    minibatch_size: int,
+    n_steps: int | None,
+    attr: str = "data",
+    dtype=np.float64,
 ) -> tuple[dict, int]:
     """Validate input data; return it as float arrays and the number of steps.
 
@@ -62,6 +165,10 @@ def check_data(
         Required size of the first axis.
     n_steps : int or None
         Required number of steps; taken from the data when None.
+    attr : str
+        The argument's name, for messages.
+    dtype : numpy.dtype
+        Float type to return the arrays in (values must fit in it).
     """
     if data is None:
         return {}, n_steps
@@ -88,11 +195,17 @@ def check_data(
             )
             raise ValidationError(f"{node_label(node)} cannot be fed: {why}", attr=attr)
         try:
-            value = np.asarray(value, dtype=np.float64)
+            value = np.asarray(value)
         except (TypeError, ValueError) as e:
             raise ValidationError(
                 f"data for {node_label(node)} is not numeric: {e}", attr=attr
             ) from e
+        if value.dtype.kind not in "biuf":
+            raise ValidationError(
+                f"data for {node_label(node)} is not numeric (dtype {value.dtype}); "
+                "expected real numbers (float, int or bool)",
+                attr=attr,
+            )
         steps = value.shape[1] if value.ndim == 3 else None
         expected = (minibatch_size, n_steps or steps, node.size_out)
         if (
@@ -112,12 +225,23 @@ def check_data(
                 f"data for {node_label(node)} has {steps} steps; expected {n_steps}",
                 attr=attr,
             )
-        if not np.all(np.isfinite(value)):
+        finite = np.isfinite(value)
+        if not np.all(finite):
             raise ValidationError(
-                f"data for {node_label(node)} contains NaN or infinite values",
+                f"data for {node_label(node)} contains NaN or infinite values (first "
+                f"at index {tuple(int(i) for i in np.argwhere(~finite)[0])})",
                 attr=attr,
             )
-        checked[node] = value
+        with np.errstate(over="ignore"):
+            converted = value.astype(dtype, copy=False)
+        if not np.all(np.isfinite(converted)):
+            raise ValidationError(
+                f"data for {node_label(node)} has values beyond the range of "
+                f"{np.dtype(dtype).name} (largest magnitude "
+                f"{np.finfo(dtype).max:.3g})",
+                attr=attr,
+            )
+        checked[node] = converted
     return checked, n_steps
 
 
@@ -129,6 +253,8 @@ def split_batch(data: dict, minibatch_size: int, attr: str = "x") -> list[dict]:
             f"all inputs must have the same batch size (got {sorted(sizes)})", attr=attr
         )
     (batch,) = sizes
+    if batch == 0:
+        raise ValidationError("the batch is empty (0 items)", attr=attr)
     if batch % minibatch_size:
         raise ValidationError(
             f"batch size {batch} is not a multiple of minibatch_size {minibatch_size}",

@@ -13,6 +13,10 @@ from nengo.utils.numpy import is_array_like
 def _shape(shape, name: str) -> tuple[int, ...]:
     if shape is None:
         return ()
+    if not isinstance(shape, (int, np.integer, tuple, list)):
+        raise ValidationError(
+            f"must be an int or a tuple of ints (got {shape!r})", attr=name
+        )
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     if not all(isinstance(d, (int, np.integer)) and d > 0 for d in shape):
         raise ValidationError(f"must be positive integers (got {shape})", attr=name)

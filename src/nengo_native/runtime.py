@@ -272,6 +272,10 @@ class Runtime:
         """
         layout = self.program.layout
         data = data or {}
+        # First, as the core counts probe samples from its own step counter. Training
+        # runs start from restore_written() and leave the state to it.
+        if not training:
+            layout.sync_ints(self.signals, self.int_arena, to_core=True)
         buffers = []
         for i, probe in enumerate(self.program.probes):
             n = self.executor.samples_in(i, n_steps)
@@ -286,9 +290,6 @@ class Runtime:
             if step.producer in self.callbacks:
                 self.callbacks[step.producer].fed = fed
         error = None
-        # Training runs start from restore_written() and leave the state to it.
-        if not training:
-            layout.sync_ints(self.signals, self.int_arena, to_core=True)
         if training:
             for tape in self._node_tapes.values():
                 tape.clear()

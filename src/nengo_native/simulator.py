@@ -24,13 +24,19 @@ from nengo.exceptions import (
 )
 from nengo.rc import rc
 from nengo.utils.graphs import toposort
-from nengo.utils.progress import Progress, ProgressTracker
+from nengo.utils.progress import Progress, ProgressBar, ProgressTracker
 from nengo.utils.simulator import operator_dependency_graph
 
 from . import parameters
 from .config import get_setting
 from .data import ProbeRecord, SimulationData
-from .inputs import check_data, check_memory, check_minibatch_size, split_batch
+from .inputs import (
+    check_data,
+    check_memory,
+    check_minibatch_size,
+    split_batch,
+    state_bytes,
+)
 from .planner import plan
 from .planner.lowering import lowering_for
 from .runtime import Runtime
@@ -117,6 +123,35 @@ def _float_dtype(dtype) -> np.dtype:
     return dtype
 
 
+def _check_seed(seed) -> int:
+    """A seed numpy's generators accept: an integer in [0, 2**32)."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ValidationError(
+            f"must be an integer in [0, 2**32) (got {seed!r})", attr="seed"
+        )
+    if not 0 <= seed < 2**32:
+        raise ValidationError(f"must be in [0, 2**32) (got {seed})", attr="seed")
+    return int(seed)
+
+
+def _check_steps(steps, attr: str) -> int:
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
+        raise ValidationError(
+            f"Must be a non-negative integer (got {steps!r})", attr=attr
+        )
+    return int(steps)
+
+
+def _check_progress_bar(progress_bar):
+    if progress_bar is None or isinstance(progress_bar, (bool, ProgressBar)):
+        return progress_bar
+    raise ValidationError(
+        "must be True, False, None or a nengo.utils.progress.ProgressBar "
+        f"(got {progress_bar!r})",
+        attr="progress_bar",
+    )
+
+
 class Simulator:
     """A nengo simulator whose step loop runs in compiled C++.
 
@@ -165,20 +200,38 @@ class Simulator:
         minibatch_size: int | None = None,
     ):
         self.closed = True  # until construction succeeds
-        self.progress_bar = progress_bar
+        self._signals = None
+        self.progress_bar = _check_progress_bar(progress_bar)
         self.optimize = optimize
         self.dtype = _float_dtype(dtype)
         self.minibatch_size = minibatch_size
         batch = check_minibatch_size(minibatch_size)
 
+        if seed is not None:
+            seed = _check_seed(seed)
         if model is None:
+            try:
+                dt = float(dt)
+            except (TypeError, ValueError) as e:
+                raise ValidationError(
+                    f"must be a number (got {dt!r})", attr="dt"
+                ) from e
+            if not (np.isfinite(dt) and dt > 0):
+                raise ValidationError(
+                    f"must be a positive finite number (got {dt})", attr="dt"
+                )
             self.model = Model(
-                dt=float(dt),
+                dt=dt,
                 label=f"{network}, dt={dt:f}",
                 decoder_cache=get_default_decoder_cache(),
             )
-        else:
+        elif isinstance(model, Model):
             self.model = model
+        else:
+            raise ValidationError(
+                f"must be a nengo.builder.Model or None (got {type(model).__name__})",
+                attr="model",
+            )
 
         with ProgressTracker(progress_bar, Progress("Building", "Build")) as pt:
             if network is not None:
@@ -201,8 +254,7 @@ class Simulator:
                         "lif_smoothing": get_setting(self.model, "lif_smoothing")
                     },
                 )
-                layout = self._program.layout
-                check_memory(layout.size, layout.dtype.itemsize, batch)
+                check_memory(state_bytes(self._program), batch)
                 self._runtime = Runtime(self._program, self.model.dt, self.model.step)
 
         self.signals = self._runtime.signals
@@ -232,7 +284,7 @@ class Simulator:
 
         if seed is None:
             if network is not None and network.seed is not None:
-                seed = network.seed + 1
+                seed = _check_seed(network.seed + 1)
             else:
                 seed = np.random.randint(npext.maxint)
 
@@ -268,8 +320,8 @@ class Simulator:
 
     def __getstate__(self):
         signals = (
-            {k: np.array(v) for k, v in self.signals.items() if not k.readonly}
-            if self.signals is not None
+            {k: np.array(v) for k, v in self._signals.items() if not k.readonly}
+            if self._signals is not None
             else {}
         )
         return {
@@ -307,6 +359,20 @@ class Simulator:
             self.close()
 
     # -- properties -----------------------------------------------------------------
+
+    @property
+    def signals(self):
+        """(SignalDict) Live views of the simulator's memory (minibatch item 0)."""
+        if self._signals is None:
+            raise SimulatorClosed(
+                "Simulator is closed: its signals were freed (probe data and built "
+                "parameters in sim.data are still there)"
+            )
+        return self._signals
+
+    @signals.setter
+    def signals(self, value):
+        self._signals = value
 
     @property
     def dt(self) -> float:
@@ -354,7 +420,7 @@ class Simulator:
         if self.closed:
             raise SimulatorClosed("Cannot reset closed Simulator.")
         if seed is not None:
-            self.seed = seed
+            self.seed = _check_seed(seed)
         trainer = self._trainer_state
         kept = (
             {p.key: trainer.get(p.key) for p in trainer.params}
@@ -411,9 +477,9 @@ class Simulator:
             record.clear()
 
     def _read_clock(self) -> None:
-        if self.signals is not None:
-            self._n_steps = int(self.signals[self.model.step].item())
-            self._time = float(self.signals[self.model.time].item())
+        if self._signals is not None:
+            self._n_steps = int(self._signals[self.model.step].item())
+            self._time = float(self._signals[self.model.time].item())
 
     def run(
         self, time_in_seconds: float, progress_bar=None, data: dict | None = None
@@ -477,14 +543,17 @@ class Simulator:
         """
         if self.closed:
             raise SimulatorClosed("Simulator cannot run because it is closed.")
-        if not isinstance(steps, numbers.Integral) or steps < 0:
-            raise ValidationError(
-                f"Must be a non-negative integer (got {steps!r})", attr="steps"
-            )
-        steps = int(steps)
-        data, _ = check_data(data, self._input_nodes, self._runtime.batch, steps)
+        steps = _check_steps(steps, "steps")
+        data, _ = check_data(
+            data, self._input_nodes, self._runtime.batch, steps, dtype=self.dtype
+        )
+        if steps == 0:
+            return  # (nengo's progress bar refuses a run of 0 steps)
+        self._check_probe_memory(steps, self._runtime.batch)
         if progress_bar is None:
             progress_bar = self.progress_bar
+        else:
+            progress_bar = _check_progress_bar(progress_bar)
         with (
             ProgressTracker(
                 progress_bar, Progress("Simulating", "Simulation", steps)
@@ -512,8 +581,23 @@ class Simulator:
         """
         if self.closed:
             raise SimulatorClosed("Simulator cannot run because it is closed.")
-        data, _ = check_data(data, self._input_nodes, self._runtime.batch, 1)
+        data, _ = check_data(
+            data, self._input_nodes, self._runtime.batch, 1, dtype=self.dtype
+        )
         self._run_chunk(1, data)
+
+    def _check_probe_memory(
+        self, n_steps: int, n_items: int, copies: int = 1, attr: str = "steps"
+    ):
+        """Refuse a run whose probe samples would not fit in memory."""
+        need = 0
+        for probe in self._program.probes:
+            # at most one sample per `period` steps (counting them exactly takes a
+            # pass over the steps)
+            samples = n_steps if probe.period <= 1 else n_steps // probe.period + 1
+            need += int(samples) * int(np.prod(probe.shape))
+        need *= copies * n_items * self.dtype.itemsize
+        check_memory(need, self._runtime.batch, f"probe data for {n_steps} steps", attr)
 
     def _run_chunk(self, n: int, data: dict) -> None:
         old_err = np.seterr(invalid="raise", divide="ignore")
@@ -557,8 +641,9 @@ class Simulator:
         """
         if self.closed:
             raise SimulatorClosed("Simulator cannot run because it is closed.")
+        n_steps, stateful = self._check_predict_args(n_steps, stateful)
         data, n_steps = check_data(
-            x, self._input_nodes, self._runtime.batch, n_steps, "x"
+            x, self._input_nodes, self._runtime.batch, n_steps, "x", self.dtype
         )
         if n_steps is None:
             raise ValidationError("give input data or n_steps", attr="n_steps")
@@ -589,20 +674,46 @@ class Simulator:
         """
         if self.closed:
             raise SimulatorClosed("Simulator cannot run because it is closed.")
+        n_steps, stateful = self._check_predict_args(n_steps, stateful)
+        if isinstance(x, dict) and not x:
+            x = None
         if x is None:
             if n_steps is None:
                 raise ValidationError("give input data or n_steps", attr="n_steps")
             return self.predict_on_batch(None, n_steps, stateful)
+
+        def batch_of(value) -> int:
+            try:
+                return len(value)
+            except TypeError:
+                return 1  # not a sequence: check_data reports its shape
+
         if not isinstance(x, dict):
-            x = check_data(x, self._input_nodes, len(np.asarray(x)), n_steps, "x")[0]
-        batch = len(np.asarray(next(iter(x.values()))))
-        data, n_steps = check_data(x, self._input_nodes, batch, n_steps, "x")
+            x = check_data(x, self._input_nodes, batch_of(x), n_steps, "x")[0]
+        batch = batch_of(next(iter(x.values())))
+        data, n_steps = check_data(
+            x, self._input_nodes, batch, n_steps, "x", self.dtype
+        )
         return self._predict_batches(
             split_batch(data, self._runtime.batch), n_steps, stateful
         )
 
+    @staticmethod
+    def _check_predict_args(n_steps, stateful) -> tuple[int | None, bool]:
+        if n_steps is not None:
+            n_steps = _check_steps(n_steps, "n_steps")
+        if not isinstance(stateful, (bool, np.bool_)):
+            raise ValidationError(
+                f"must be True or False (got {stateful!r})", attr="stateful"
+            )
+        return n_steps, bool(stateful)
+
     def _predict_batches(self, batches: list[dict], n_steps: int, stateful: bool):
         runtime = self._runtime
+        # the outputs, and their concatenation
+        self._check_probe_memory(
+            n_steps, len(batches) * runtime.batch, copies=2, attr="n_steps"
+        )
         saved = (runtime.save_state(), self._n_steps, self._time)
         outputs = {plan_probe.probe: [] for plan_probe in self._program.probes}
         progress = Progress("Predicting", "Prediction", len(batches))
@@ -614,6 +725,9 @@ class Simulator:
                         self._n_steps, self._time = saved[1:]
                     samples, completed, error = runtime.run(n_steps, data)
                     if error is not None:
+                        # as in run_steps: the clock shows the last step that finished
+                        self._n_steps += completed
+                        self._time = self._n_steps * self.dt
                         raise error
                     self._read_clock()
                     for plan_probe, chunk in zip(self._program.probes, samples):
@@ -647,6 +761,15 @@ class Simulator:
                 stacklevel=2,
             )
             sample_every = dt
+        if sample_every is not None and not (
+            isinstance(sample_every, numbers.Real)
+            and np.isfinite(sample_every)
+            and sample_every > 0
+        ):
+            raise ValidationError(
+                f"must be a positive finite number (got {sample_every!r})",
+                attr="sample_every",
+            )
         period = 1 if sample_every is None else sample_every / self.dt
         steps = np.arange(1, self.n_steps + 1)
         return self.dt * steps[steps % period < 1]
