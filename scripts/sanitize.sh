@@ -31,4 +31,5 @@ export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 "$py" -c "import _sanitized_core, nengo_native; assert '$pkg' in nengo_native.__file__"
 "$py" -m pytest -q -p _sanitized_core -p no:cacheprovider tests/planner tests/test_simulator.py \
-  tests/test_minibatch.py tests/test_bad_input.py "$@"
+  tests/test_minibatch.py tests/test_bad_input.py tests/test_gradcheck.py \
+  tests/test_training.py tests/test_parameters.py "$@"

@@ -99,3 +99,55 @@ for dtype in ("float64", "float32"):
                 assert np.all(np.isfinite(sim.data[p])), p
             assert all(np.all(np.isfinite(v)) for v in out.values())
         print(dtype, minibatch_size, "ok", sim.n_steps)
+
+
+def build_trainable():
+    """Every differentiable kernel family in a training run (backward passes)."""
+    with nengo.Network(seed=2) as net:
+        inp = nengo.Node(np.zeros(2), label="inp")
+        a = nengo.Ensemble(12, 2)
+        b = nengo.Ensemble(10, 1, neuron_type=nengo.AdaptiveLIF(tau_n=0.05, inc_n=0.1))
+        c = nengo.Ensemble(6, 1, neuron_type=nengo.Tanh())
+        out = nengo.Node(size_in=1)
+        nengo.Connection(inp, a, synapse=None)
+        nengo.Connection(a, b, function=lambda x: x[0] * x[1], synapse=0.005)
+        nengo.Connection(b, c, synapse=nengo.Alpha(0.003))
+        nengo.Connection(
+            c.neurons,
+            out,
+            transform=nengo.transforms.Sparse((1, 6), indices=[[0, 1], [0, 4]]),
+        )
+        nengo.Connection(c, out, transform=0.5, synapse=None)
+        img = nengo.Node(size_in=8)
+        nengo.Connection(a.neurons[:8], img, transform=0.01, synapse=None)
+        conv = nengo.Node(size_in=3)
+        nengo.Connection(
+            img,
+            conv,
+            transform=nengo.Convolution(1, (8, 1), kernel_size=(6,), strides=(1,)),
+        )
+        nengo.Connection(conv, out, transform=[[0.1, 0.1, 0.1]], synapse=None)
+        bn = nengo_native.BatchNode(
+            lambda t, x: 2 * x, shape_in=1, gradient=lambda t, x, dy: 2 * dy
+        )
+        nengo.Connection(out, bn, synapse=None)
+        net.probe = nengo.Probe(bn)
+        net.inp = inp
+    return net
+
+
+train_net = build_trainable()
+for dtype in ("float64", "float32"):
+    # Without nengo's merging, whose order varies from run to run, the same kernels
+    # run every time.
+    with nengo_native.Simulator(
+        train_net, dtype=dtype, minibatch_size=2, progress_bar=False, optimize=False
+    ) as sim:
+        x = np.random.RandomState(0).uniform(-1, 1, size=(4, 6, 2))
+        sim.compile(optimizer="adam", loss={train_net.probe: "mse"})
+        sim.fit({train_net.inp: x}, {train_net.probe: np.zeros((4, 6, 1))}, epochs=2)
+        sim.check_gradients({train_net.inp: x[:2]}, max_checks=2, rtol=1.0)
+        assert np.isfinite(
+            sim.evaluate({train_net.inp: x}, {train_net.probe: x[..., :1]})["loss"]
+        )
+    print(dtype, "training ok")

@@ -409,3 +409,23 @@ def test_core_rejects_malformed_geometry(change, error, match):
     executor = _core.Executor64(layout.size, 1, 1, 0.001, 0)
     with pytest.raises(error, match=match):
         executor.add_kernel("conv_inc", params)
+
+
+def test_input_and_output_side_by_side_in_one_signal():
+    """nengo's merging often puts a convolution's X and Y in one base signal; they do
+    not overlap, so the kernel runs natively (and matches nengo)."""
+    from nengo.builder import Model
+
+    conv = nengo.Convolution(1, (8, 1), kernel_size=(6,), strides=(1,))
+    results = []
+    for simulator in (nengo.Simulator, nengo_native.Simulator):
+        model = Model(dt=0.001)
+        base = Signal(np.arange(11.0), name="merged")
+        weights = Signal(np.linspace(-1, 1, 6).reshape(6, 1, 1), name="weights")
+        model.add_op(ConvInc(weights, base[:8], base[8:], conv))
+        with simulator(None, model=model, progress_bar=False) as sim:
+            sim.step()
+            results.append(np.array(sim.signals[base]))
+            if simulator is nengo_native.Simulator:
+                assert sim.fallback_operators == []
+    assert np.allclose(results[0], results[1], rtol=1e-12, atol=1e-12)

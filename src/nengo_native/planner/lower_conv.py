@@ -57,9 +57,15 @@ def conv_fields(op, layout: Layout):
     W, X, Y = op.W, op.X, op.Y
     if not all(layout.is_dense_float(s) for s in (W, X, Y)):
         return None
-    # Y is summed into while X and W are read, possibly by other threads.
-    if Y.base is X.base or Y.base is W.base:
-        return None
+    # Y is summed into while X and W are read, possibly by other threads: no element
+    # may be shared (nengo's merging often puts X and Y in one base, side by side;
+    # items of one base share its batch stride, so item 0's elements decide).
+    written = layout.elem_offsets(Y).ravel()
+    for read in (X, W):
+        if read.base is Y.base and np.intersect1d(
+            written, layout.elem_offsets(read).ravel()
+        ).size:
+            return None
     x, y = layout.vec_ref(X), layout.vec_ref(Y)
     in_shape, out_shape = conv.input_shape, conv.output_shape
     if x is None or y is None or x[1] != in_shape.size or y[1] != out_shape.size:
