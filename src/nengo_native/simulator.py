@@ -967,7 +967,8 @@ class Simulator:
         Returns
         -------
         dict
-            ``{str(parameter): largest relative error}``.
+            ``{"<object> <parameter name>": largest relative error}``, for example
+            ``"<Ensemble 'a'> encoders"``.
 
         Raises
         ------
