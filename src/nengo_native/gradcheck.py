@@ -54,7 +54,7 @@ def check_gradients(trainer, x, n_steps, eps, max_checks, rtol, seed) -> dict:
                 a = float(analytic[p.key].ravel()[i])
                 scale = max(abs(a), abs(n), resolution / rtol)
                 worst = max(worst, abs(a - n) / scale)
-            errors[f"{p.obj} {p.name}"] = float(worst)
+            errors[p] = float(worst)
     finally:
         runtime.restore_written(state)
     bad = {k: v for k, v in errors.items() if v > rtol}

@@ -967,8 +967,8 @@ class Simulator:
         Returns
         -------
         dict
-            ``{"<object> <parameter name>": largest relative error}``, for example
-            ``"<Ensemble 'a'> encoders"``.
+            ``{TrainableParameter: largest relative error}`` (each key has the
+            ``obj``, ``name`` and ``signal`` of one parameter).
 
         Raises
         ------

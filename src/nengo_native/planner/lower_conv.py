@@ -62,9 +62,10 @@ def conv_fields(op, layout: Layout):
     # items of one base share its batch stride, so item 0's elements decide).
     written = layout.elem_offsets(Y).ravel()
     for read in (X, W):
-        if read.base is Y.base and np.intersect1d(
-            written, layout.elem_offsets(read).ravel()
-        ).size:
+        if (
+            read.base is Y.base
+            and np.intersect1d(written, layout.elem_offsets(read).ravel()).size
+        ):
             return None
     x, y = layout.vec_ref(X), layout.vec_ref(Y)
     in_shape, out_shape = conv.input_shape, conv.output_shape
