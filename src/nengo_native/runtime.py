@@ -100,6 +100,7 @@ class Runtime:
         self.grad = None  # the adjoint arena, once training is prepared
         self._node_tapes: dict = {}  # op -> [(t, x)] recorded in training runs
         self._recording = False
+        self._written = None  # written_ranges(), once asked for
 
     def reset_memory(self) -> None:
         self.arena[:] = self.initial_arena
@@ -121,7 +122,7 @@ class Runtime:
     def save_written(self) -> tuple:
         """A copy of the simulation state only (what steps write; parameters are
         left out), cheaper than `save_state` when parameters are large."""
-        if getattr(self, "_written", None) is None:
+        if self._written is None:
             self._written = self.written_ranges()
         ranges = self._written
         return [self.arena[r].copy() for r in ranges], self.int_arena.copy()
@@ -191,8 +192,8 @@ class Runtime:
     def prepare_training(self) -> tuple[list, list]:
         """Make training runs possible.
 
-        Returns the steps that cannot be differentiated (each an operator) and the
-        Python nodes that block the gradient (no gradient function), in step order.
+        Returns the Program steps that cannot be differentiated and the Python node
+        operators that block the gradient (no gradient function).
         """
         mask = np.zeros(len(self.arena), dtype=np.uint8)
         for r in self.written_ranges():

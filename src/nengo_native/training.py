@@ -221,8 +221,7 @@ class Trainer:
             if p not in targets and not getattr(loss, "ignores_targets", False)
         ]
         if compiled.loss_for_all:
-            compiled_losses = {p: compiled.losses[p] for p in targets}
-            if not compiled_losses:
+            if not targets:
                 raise ValidationError(
                     "no targets given: pass y={probe: array}", attr="y"
                 )
