@@ -123,7 +123,9 @@ def test_float32_runs_close():
 
 def test_unsupported_variants_fall_back_and_match():
     with nengo.Network(seed=1) as net:
-        a = nengo.Node(WhiteNoise(dist=nengo.dists.Uniform(-1, 1)), size_out=2)
+        a = nengo.Node(
+            WhiteNoise(dist=nengo.dists.Uniform(-3, 3, integer=True)), size_out=2
+        )
         b = nengo.Node(Piecewise({0: lambda t: [np.sin(t)], 0.05: 1.0}))
         c = nengo.Node(WhiteNoise(), size_out=1)  # native, drawn after the fallbacks
         probes = [nengo.Probe(x) for x in (a, b, c)]
@@ -135,6 +137,30 @@ def test_unsupported_variants_fall_back_and_match():
         assert fallen == {WhiteNoise, Piecewise}
         sim.run(0.05)
     assert_all_close(data_of(ref, probes), data_of(sim, probes), probes)
+
+
+@pytest.mark.parametrize(
+    "dist",
+    [
+        nengo.dists.Uniform(-0.5, 1.5),
+        nengo.dists.Choice([[0.5, -1.0], [2.0, 3.0], [0.0, 1.0]], weights=[1, 2, 3]),
+        nengo.dists.Choice([[0.5, 0.5]]),
+    ],
+    ids=["uniform", "choice", "one_choice"],
+)
+@pytest.mark.parametrize("process", [WhiteNoise, FilteredNoise])
+def test_uniform_and_choice_noise_are_native_and_exact(dist, process):
+    with nengo.Network(seed=1) as net:
+        node = nengo.Node(process(dist=dist), size_out=2)
+        ens = nengo.Ensemble(2, 1, noise=process(dist=dist))
+        probes = [nengo.Probe(node), nengo.Probe(ens.neurons, "input")]
+    with nengo.Simulator(net, progress_bar=False, seed=3) as ref:
+        ref.run_steps(40)
+    with nengo_native.Simulator(net, progress_bar=False, seed=3) as sim:
+        assert not native_fallbacks(sim)
+        sim.run_steps(40)
+    for p in probes:
+        assert np.array_equal(ref.data[p], sim.data[p])
 
 
 def test_batch_items_have_their_own_streams():

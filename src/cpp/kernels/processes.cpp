@@ -77,6 +77,27 @@ NoiseKernel<T>::NoiseKernel(const Params& p, const Shape& s) : batch_(s.batch) {
   coef_ = p.real_array("coef");
   coef_ptr_ = p.offsets("coef_ptr", static_cast<int64_t>(coef_.size()), static_cast<int64_t>(n));
   chain_ptr_ = read_chain_ptr(p, n);
+  dist_ = p.has("dist") ? p.int_array("dist", n) : std::vector<int64_t>(n, kGaussian);
+  if (p.has("choice_cdf")) {
+    choice_cdf_ = p.real_array("choice_cdf");
+    choice_values_ = p.real_array("choice_values");
+    choice_ptr_ = p.offsets("choice_ptr", static_cast<int64_t>(choice_cdf_.size()),
+                            static_cast<int64_t>(n));
+  } else {
+    choice_ptr_.assign(n + 1, 0);
+  }
+  int64_t values_used = 0;
+  for (size_t i = 0; i < n; ++i) {
+    require(dist_[i] >= kGaussian && dist_[i] <= kChoice, "process_noise: unknown dist");
+    const int64_t options = choice_ptr_[i + 1] - choice_ptr_[i];
+    choice_value_start_.push_back(values_used);
+    if (dist_[i] == kChoice) {
+      require(options > 0, "process_noise: a Choice needs options");
+      values_used += options * out_[i].n;
+    }
+  }
+  require(values_used == static_cast<int64_t>(choice_values_.size()),
+          "process_noise: Choice option values do not match the outputs' sizes");
   for (size_t i = 0; i < n; ++i) {
     const int64_t f = filter_[i], ns = x_[i].rows, size = out_[i].n;
     if (f >= 0) {
@@ -115,10 +136,25 @@ void NoiseKernel<T>::run_item(const Context<T>& ctx, int64_t i) {
   noise.resize(static_cast<size_t>(out.n));
   for (int64_t b = 0; b < ctx.batch; ++b) {
     LegacyRandom& rng = rng_[i * batch_ + b];
-    // dist.sample: rng.normal(mean, std, size=(1, d)), then `alpha * x` when scaling.
-    for (int64_t k = 0; k < out.n; ++k) {
-      const double v = rng.normal(mean_[i], std_[i]);
-      noise[k] = scale_[i] ? alpha_[i] * v : v;
+    // dist.sample(n=1, d), then `alpha * x` when scaling. Gaussian: rng.normal(mean,
+    // std, size=(1, d)); Uniform: rng.uniform(low, high, size=(1, d)), low + range * u;
+    // Choice: options[searchsorted(cumsum(p), rng.rand(1))], one draw for the row.
+    if (dist_[i] == kChoice) {
+      const double u = rng.mt.next_double();
+      const double* cdf = choice_cdf_.data() + choice_ptr_[i];
+      const int64_t options = choice_ptr_[i + 1] - choice_ptr_[i];
+      // numpy would fail on a draw past the last cumulative weight, which rounding can
+      // leave a hair below 1 (a chance of about 1e-16 per draw); the last option it is.
+      const int64_t row =
+          std::min<int64_t>(std::lower_bound(cdf, cdf + options, u) - cdf, options - 1);
+      const double* value = choice_values_.data() + choice_value_start_[i] + row * out.n;
+      for (int64_t k = 0; k < out.n; ++k) noise[k] = scale_[i] ? alpha_[i] * value[k] : value[k];
+    } else {
+      for (int64_t k = 0; k < out.n; ++k) {
+        const double v = dist_[i] == kUniform ? mean_[i] + std_[i] * rng.mt.next_double()
+                                              : rng.normal(mean_[i], std_[i]);
+        noise[k] = scale_[i] ? alpha_[i] * v : v;
+      }
     }
     T* py = ctx.data + out.off + b * out.bstride;
     if (filter_[i] < 0) {

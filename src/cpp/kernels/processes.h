@@ -49,6 +49,12 @@ class NoiseKernel : public Kernel<T> {
   std::vector<VecRef> out_;
   std::vector<MatRef> x_;  // filter state (FilteredNoise), unused for white noise
   std::vector<int64_t> inc_, scale_, filter_;  // filter_: -1 for none, else FilterVariant
+  // The distribution drawn from: kGaussian (mean_, std_), kUniform (low in mean_, range
+  // in std_) or kChoice (op i's cumulative weights choice_cdf_[choice_ptr_[i]..] and
+  // its options, a row of out.n values each, in choice_values_).
+  enum Dist : int64_t { kGaussian = 0, kUniform = 1, kChoice = 2 };
+  std::vector<int64_t> dist_, choice_ptr_, choice_value_start_;
+  std::vector<double> choice_cdf_, choice_values_;
   std::vector<double> mean_, std_, alpha_;
   std::vector<int64_t> coef_ptr_;
   std::vector<double> coef_;

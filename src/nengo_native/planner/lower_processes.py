@@ -7,8 +7,9 @@ Exact types only (a user subclass may override ``make_step`` and falls back):
   ``LinearFilter.make_step`` so the kernel does the same arithmetic, in the same
   order, as the Python step it replaces.
 - ``process_noise``: `WhiteNoise`, `FilteredNoise` (with one of the filters above)
-  and `BrownNoise`, with a `nengo.dists.Gaussian` distribution (other distributions
-  fall back). The kernel draws numpy's legacy ``RandomState.normal`` stream itself.
+  and `BrownNoise`, with a `nengo.dists.Gaussian`, `Uniform` (not integer) or
+  `Choice` distribution (others fall back). The kernel draws numpy's legacy
+  ``RandomState`` streams (``normal``, ``uniform``, ``rand``) itself.
 - ``process_lookup``: `WhiteSignal` (its periodic signal, drawn at ``make_step``,
   becomes a table), `PresentInput`, and `Piecewise` ('zero' interpolation is looked
   up from the data points; the scipy interpolations are evaluated here at every step
@@ -33,7 +34,7 @@ from typing import Any
 
 import numpy as np
 from nengo.builder.processes import SimProcess
-from nengo.dists import Gaussian
+from nengo.dists import Choice, Gaussian, Uniform
 from nengo.processes import (
     BrownNoise,
     FilteredNoise,
@@ -249,8 +250,13 @@ def _noise_filter(op: SimProcess, dt: float):
 
 def _noise_ok(op: SimProcess, layout: Layout) -> bool:
     process = op.process
-    if type(process.dist) is not Gaussian:
+    dist = process.dist
+    if type(dist) is Uniform and dist.integer:
+        return False  # randint's rejection sampling: nengo runs it
+    if type(dist) not in (Gaussian, Uniform, Choice):
         return False  # other distributions sample differently: nengo runs them
+    if type(dist) is Choice and dist.dimensions != op.output.size:
+        return False  # nengo raises its own error at make_step
     if _no_input_vector_out(op, layout) is None:
         return False
     step = _noise_filter(op, layout.dt)
@@ -264,6 +270,37 @@ def _noise_ok(op: SimProcess, layout: Layout) -> bool:
         if X.base is op.output.base and np.intersect1d(out, x).size:
             return False
     return True
+
+
+def _dist_params(dists) -> dict[str, np.ndarray]:
+    """What the noise kernel draws from (see `NoiseKernel` in processes.h): Gaussian
+    mean and std, Uniform low and range, or Choice cumulative weights and options."""
+    kind, first, second, ptr, cdf, values = [], [], [], [0], [], []
+    for dist in dists:
+        if type(dist) is Gaussian:
+            kind.append(0)
+            first.append(float(dist.mean))
+            second.append(float(dist.std))
+        elif type(dist) is Uniform:
+            kind.append(1)
+            # numpy's uniform: low + (high - low) * random_sample(), the range in double
+            first.append(float(dist.low))
+            second.append(float(dist.high) - float(dist.low))
+        else:
+            kind.append(2)
+            first.append(0.0)
+            second.append(0.0)
+            cdf.append(np.cumsum(dist.p))
+            values.append(np.asarray(dist.options, dtype=np.float64).ravel())
+        ptr.append(ptr[-1] + (len(cdf[-1]) if kind[-1] == 2 else 0))
+    return {
+        "dist": np.array(kind, dtype=np.int64),
+        "mean": np.array(first),
+        "std": np.array(second),
+        "choice_ptr": np.array(ptr, dtype=np.int64),
+        "choice_cdf": np.concatenate([np.zeros(0)] + cdf),
+        "choice_values": np.concatenate([np.zeros(0)] + values),
+    }
 
 
 def _whitesignal_table(op: SimProcess, dt: float, rng) -> np.ndarray:
@@ -446,8 +483,7 @@ class SimProcessLowering(Lowering):
             "inc": np.array([int(op.mode == "inc") for op in ops], dtype=np.int64),
             "scale": np.array([int(bool(op.process.scale)) for op in ops]),
             "filter": np.array(filt, dtype=np.int64),
-            "mean": np.array([float(op.process.dist.mean) for op in ops]),
-            "std": np.array([float(op.process.dist.std) for op in ops]),
+            **_dist_params([op.process.dist for op in ops]),
             "alpha": np.full(len(ops), float(alpha)),
             "coef_ptr": np.array(coef_ptr, dtype=np.int64),
             "coef": np.concatenate(coefs).astype(np.float64),
