@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from nengo.builder.operator import SimPyFunc
 from nengo.exceptions import SimulationError
 
 from . import _core
@@ -210,6 +211,11 @@ class Runtime:
                 callback.reverse = lambda n: None
                 continue
             g_out = layout.batch_view(self.grad, op.output).reshape(self.batch, -1)
+            if not isinstance(op, SimPyFunc):
+                # A process calling the user's functions of time: its output has no
+                # gradient to pass on, so nothing is lost and nothing to warn about.
+                callback.reverse = _blocking_reverse(g_out)
+                continue
             gradient = op.fn.gradient if step.batched and op.x is not None else None
             if gradient is None:
                 blocked.append(op)

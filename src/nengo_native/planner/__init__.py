@@ -14,6 +14,7 @@ from nengo.builder.operator import SimPyFunc, TimeUpdate
 from nengo.builder.probe import SimProbe
 from nengo.builder.signal import SignalDict
 from nengo.node import Node
+from nengo.processes import Piecewise
 
 from ..node import BatchFunction
 
@@ -167,4 +168,18 @@ def callback_step(op) -> CallbackStep:
     if isinstance(op, SimPyFunc):
         batched = isinstance(op.fn, BatchFunction)
         return CallbackStep(op, fallback=False, batched=batched)
+    if _calls_user_functions(op):
+        return CallbackStep(op, fallback=False)
     return CallbackStep(op, fallback=True)
+
+
+def _calls_user_functions(op) -> bool:
+    """A `Piecewise` with functions among its values calls them every step: like a
+    node function, that is the user's Python, not a missing kernel (its output
+    depends on time only, so it passes no gradient either way)."""
+    process = getattr(op, "process", None)
+    return (
+        type(process) is Piecewise
+        and op.input is None
+        and any(callable(value) for value in process.data.values())
+    )

@@ -13,7 +13,8 @@ Exact types only (a user subclass may override ``make_step`` and falls back):
 - ``process_lookup``: `WhiteSignal` (its periodic signal, drawn at ``make_step``,
   becomes a table), `PresentInput`, and `Piecewise` ('zero' interpolation is looked
   up from the data points; the scipy interpolations are evaluated here at every step
-  time up to the last data point). Piecewise data with callables falls back.
+  time up to the last data point). Piecewise data with callables runs through
+  nengo's step, which calls them (as node functions are called).
 - ``process_triangle``: `nengo.synapses.Triangle`.
 
 Random streams. Item 0 of a minibatch draws exactly what ``nengo.Simulator`` draws:
