@@ -184,3 +184,31 @@ def test_thread_count_does_not_change_results(tmp_path):
         results.append(np.load(out))
     assert np.array_equal(results[0], results[1])
     assert np.abs(results[0]).max() > 0
+
+
+def test_integer_signals_run_natively_and_stay_integers():
+    """nengo keeps signals made from integer arrays as integers, and DotInc on them
+    does integer arithmetic (or float, into a float Y)."""
+
+    def run(simulator):
+        model = Model(dt=0.001)
+        a = Signal(np.array([[1, 2], [3, -4], [5, 6]]))
+        x = Signal(np.array([7, -8]))
+        y = Signal(np.array([1, 2, 3]))
+        weights = Signal(np.array([0.5, 0.25]))
+        y_float = Signal(np.array([1.0, 2.0, 3.0]))
+        scalar = Signal(np.array([5.0]))
+        model.operators += [
+            DotInc(a, x, y),
+            DotInc(a, weights, y_float),
+            DotInc(x, x, scalar),  # vector . vector, reshaped into Y of size 1
+        ]
+        with simulator(None, model=model, progress_bar=False) as sim:
+            sim.run_steps(3)
+            if simulator is nengo_native.Simulator:
+                assert sim.fallback_operators == []
+            return [np.array(sim.signals[s]) for s in (y, y_float, scalar)]
+
+    for ref, native in zip(run(nengo.Simulator), run(nengo_native.Simulator)):
+        assert native.dtype == ref.dtype
+        assert np.array_equal(native, ref)

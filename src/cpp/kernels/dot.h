@@ -52,4 +52,23 @@ class BsrDotIncKernel : public Kernel<T> {
   int64_t work_ = 0, max_item_work_ = 0;
 };
 
+// DotInc on integer signals (nengo keeps signals made from integer arrays as integers):
+// each operand lives in the float arena or in the integer arena. Products of two integer
+// operands are summed in int64, as numpy does; otherwise in double. Integer signals are
+// shared by the batch, so the planner uses this kernel for minibatch 1 only.
+struct MixedRef {
+  bool in_ints;
+  int64_t off, rows, cols, rstride, cstride;
+};
+
+template <typename T>
+class IntDotIncKernel : public Kernel<T> {
+ public:
+  IntDotIncKernel(const Params& p, const Shape& s);
+  void forward(const Context<T>& ctx) override;
+
+ private:
+  std::vector<MixedRef> a_, x_, y_;
+};
+
 }  // namespace nengo_native

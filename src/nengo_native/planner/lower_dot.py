@@ -86,13 +86,50 @@ def scalar_dot_refs(op: DotInc, layout: Layout):
     return (y[0], 1, n, 0, y[2], y[3]), refs[0], refs[1]
 
 
+def mixed_ref(sig, layout: Layout):
+    """(in_ints, off, rows, cols, rstride, cstride) of a 1-D or 2-D signal in the float
+    or the integer arena (a vector is one row)."""
+    in_ints = sig.base in layout.int_offset
+    offsets = layout.int_offset if in_ints else layout.offset
+    off = offsets[sig.base] + sig.elemoffset
+    if sig.ndim == 2:
+        (rows, cols), (rs, cs) = sig.shape, sig.elemstrides
+    else:
+        rows, cols, rs, cs = 1, sig.shape[0], 0, sig.elemstrides[0]
+    return (int(in_ints), off, rows, cols, rs, cs)
+
+
+def int_dot_ok(op: DotInc, layout: Layout) -> bool:
+    """Whether a DotInc with integer signals fits the mixed-arena kernel: minibatch 1
+    (integer signals are not batched), a matrix or vector times a vector, and an
+    integer Y only from integer operands (numpy refuses the cast otherwise)."""
+    sigs = (op.A, op.X, op.Y)
+    ints = [s.base in layout.int_offset for s in sigs]
+    if layout.batch != 1 or not any(ints):
+        return False
+    # nengo reshapes a vector-vector dot (a scalar) into Y of size 1; nothing else
+    if getattr(op, "reshape", None) and not (op.A.ndim == 1 and op.Y.shape == (1,)):
+        return False
+    if not all(i or layout.is_dense_float(s) for i, s in zip(ints, sigs)):
+        return False
+    if op.A.ndim not in (1, 2) or op.X.ndim != 1 or op.Y.ndim != 1:
+        return False
+    if ints[2] and not (ints[0] and ints[1]):
+        return False
+    rows = op.A.shape[0] if op.A.ndim == 2 else 1
+    return op.A.shape[-1] == op.X.shape[0] and rows == op.Y.shape[0]
+
+
 @register(DotInc)
 class DotIncLowering(Lowering):
     kind = "dot_inc"
     scalar_key = ("dot_inc", "scalar")
+    int_key = ("dot_inc", "int")
 
     def group_key(self, op, layout):
         sigs = (op.A, op.X, op.Y)
+        if int_dot_ok(op, layout):
+            return self.int_key
         if not all(layout.is_dense_float(s) for s in sigs):
             return None
         if op.A.ndim == 0 or op.X.ndim == 0:
@@ -100,9 +137,18 @@ class DotIncLowering(Lowering):
         return self.kind if dot_refs(op, layout) is not None else None
 
     def kernel_kind(self, key):
+        if key == self.int_key:
+            return "int_dot_inc"
         return "elementwise_inc" if key == self.scalar_key else self.kind
 
     def lower(self, ops, layout):
+        if int_dot_ok(ops[0], layout):
+            fields = ("ints",) + MAT_FIELDS[:-1]
+            params = {}
+            for name in ("A", "X", "Y"):
+                refs = [mixed_ref(getattr(op, name), layout) for op in ops]
+                params.update(ref_fields(name, refs, fields))
+            return params
         if ops[0].A.ndim == 0 or ops[0].X.ndim == 0:
             refs = [scalar_dot_refs(op, layout) for op in ops]
             params = {}
