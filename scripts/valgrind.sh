@@ -12,23 +12,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind > /dev/null || { echo "valgrind is not installed" >&2; exit 2; }
 py="$PWD/.venv/bin/python"
-"$py" -c "import cmeel" 2>/dev/null || "$py" -m pip install -q cmeel-eigen ninja
 build=build/valgrind
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DPython_EXECUTABLE="$py" -Dpybind11_DIR="$($py -m pybind11 --cmakedir)" \
-  -DSKBUILD_PROJECT_NAME=nengo_native -DSKBUILD_PROJECT_VERSION=0.1.0 > /dev/null
-cmake --build "$build" > /dev/null
-# A copy of the package with this core in it, first on the path (as scripts/sanitize.sh).
-pkg=$build/site
-rm -rf "$pkg" && mkdir -p "$pkg"
-cp -r src/nengo_native "$pkg/"
-cp "$build"/_core*.so "$pkg/nengo_native/"
-cat > "$pkg/sitecustomize.py" <<'PY'
-import sys
-sys.meta_path[:] = [f for f in sys.meta_path if "ScikitBuild" not in type(f).__name__]
-PY
-export PYTHONPATH="$PWD/$pkg"
-"$py" -c "import nengo_native; assert '$pkg' in nengo_native.__file__, nengo_native.__file__"
+. scripts/core_copy.sh
+core_copy
+check_core_copy
 xml=$build/memcheck.xml
 # malloc instead of CPython's small-object allocator, whose reads of unallocated
 # arenas memcheck would report; two OpenMP threads so that the parallel paths run.

@@ -19,9 +19,9 @@ def check_gradients(trainer, x, n_steps, eps, max_checks, rtol, seed) -> dict:
     data, _, n_steps = trainer._inputs(x, n_steps, batch=runtime.batch)
     trainer.prepare()
     rng = np.random.RandomState(seed)
-    state = runtime.save_written()
+    state = runtime.save_state()
     try:
-        runtime.restore_written(state)
+        runtime.restore_state(state)
         samples, _, error = runtime.run(n_steps, data, training=True)
         if error is not None:
             raise error
@@ -47,7 +47,7 @@ def check_gradients(trainer, x, n_steps, eps, max_checks, rtol, seed) -> dict:
                     shifted = flat.copy()
                     shifted[i] += sign * eps
                     trainer.set(p.key, shifted.reshape(value.shape))
-                    runtime.restore_written(state, sync=False)
+                    runtime.restore_state(state, sync=False)
                     numeric.append(_projection_loss(runtime, data, n_steps, weights))
                 trainer.set(p.key, value)
                 n = (numeric[0] - numeric[1]) / (2 * eps)
@@ -56,7 +56,7 @@ def check_gradients(trainer, x, n_steps, eps, max_checks, rtol, seed) -> dict:
                 worst = max(worst, abs(a - n) / scale)
             errors[p] = float(worst)
     finally:
-        runtime.restore_written(state)
+        runtime.restore_state(state)
     bad = {k: v for k, v in errors.items() if v > rtol}
     if bad:
         raise SimulationError(

@@ -79,7 +79,7 @@ def load_params(trainer, path: str | os.PathLike) -> None:
     values = []
     for i, p in enumerate(trainer.params):
         value = saved.get(f"param_{i}")
-        if value is None or value.shape != p.signal.shape:
+        if value is None or value.shape != trainer.get(p.key).shape:
             raise ValidationError(f"{path!r} is corrupt: bad param_{i}", attr="path")
         if not np.all(np.isfinite(value)):
             raise ValidationError(

@@ -101,7 +101,7 @@ class Runtime:
         self.grad = None  # the adjoint arena, once training is prepared
         self._node_tapes: dict = {}  # op -> [(t, x)] recorded in training runs
         self._recording = False
-        self._written = None  # written_ranges(), once asked for
+        self._written = self._written_ranges()
 
     def reset_memory(self) -> None:
         self.arena[:] = self.initial_arena
@@ -110,26 +110,13 @@ class Runtime:
         self.executor.reset_kernels()
 
     def save_state(self) -> tuple:
-        """A copy of the arena and the counters (random streams inside kernels are
-        not included: they keep advancing)."""
-        return self.arena.copy(), self.int_arena.copy()
+        """A copy of the simulation state: what steps write, and the counters.
+        Parameters are left out (nothing writes them while running); so are random
+        streams inside kernels, which keep advancing."""
+        return [self.arena[r].copy() for r in self._written], self.int_arena.copy()
 
-    def restore_state(self, state: tuple) -> None:
-        arena, int_arena = state
-        self.arena[:] = arena
-        self.int_arena[:] = int_arena
-        self.program.layout.sync_ints(self.signals, self.int_arena, to_core=False)
-
-    def save_written(self) -> tuple:
-        """A copy of the simulation state only (what steps write; parameters are
-        left out), cheaper than `save_state` when parameters are large."""
-        if self._written is None:
-            self._written = self.written_ranges()
-        ranges = self._written
-        return [self.arena[r].copy() for r in ranges], self.int_arena.copy()
-
-    def restore_written(self, state: tuple, sync: bool = True) -> None:
-        """Put back a `save_written` state; ``sync=False`` leaves nengo's views of
+    def restore_state(self, state: tuple, sync: bool = True) -> None:
+        """Put back a `save_state` state; ``sync=False`` leaves nengo's views of
         integer signals (the step counter) behind until a later restore."""
         values, int_arena = state
         for r, v in zip(self._written, values):
@@ -176,7 +163,7 @@ class Runtime:
 
     # -- training ---------------------------------------------------------------------
 
-    def written_ranges(self) -> list[slice]:
+    def _written_ranges(self) -> list[slice]:
         """Arena slices of every signal some step writes (the simulation state)."""
         layout = self.program.layout
         ranges = []
@@ -197,7 +184,7 @@ class Runtime:
         operators that block the gradient (no gradient function).
         """
         mask = np.zeros(len(self.arena), dtype=np.uint8)
-        for r in self.written_ranges():
+        for r in self._written:
             mask[r] = 1
         self.executor.set_written(mask)
         self.grad = self.executor.grad
@@ -280,7 +267,7 @@ class Runtime:
         layout = self.program.layout
         data = data or {}
         # First, as the core counts probe samples from its own step counter. Training
-        # runs start from restore_written() and leave the state to it.
+        # runs start from restore_state() and leave the state to it.
         if not training:
             layout.sync_ints(self.signals, self.int_arena, to_core=True)
         buffers = []

@@ -104,19 +104,13 @@ class Trainer:
         self.sim = sim
         self.runtime = sim._runtime
         self.params: list[TrainableParameter] = trainable_parameters(sim.model)
-        self._index = {}  # key -> arena index (a slice when contiguous) and shape
-        for p in self.params:
-            offsets = self.runtime.offsets(p.signal)
-            flat = offsets.ravel()
-            if flat.size and np.all(np.diff(flat) == 1):
-                self._index[p.key] = (slice(flat[0], flat[-1] + 1), offsets.shape)
-            else:
-                self._index[p.key] = (offsets, offsets.shape)
-        # Every trainable element of the arena, in parameter order: fit hands the
-        # optimizer one flat vector (one update per minibatch, not one per parameter).
+        # Arena offsets of each parameter's elements, in its shape; and all of them
+        # in parameter order, so that fit hands the optimizer one flat vector (one
+        # update per minibatch, not one per parameter).
+        self._offsets = {p.key: self.runtime.offsets(p.signal) for p in self.params}
         self._flat = np.concatenate(
-            [np.zeros(0, dtype=np.int64)]
-            + [self.runtime.offsets(p.signal).ravel() for p in self.params]
+            [np.zeros(0, dtype=np.intp)]
+            + [offsets.ravel() for offsets in self._offsets.values()]
         ).astype(np.intp)
         self.compiled: Compiled | None = None
         self._prepared = False
@@ -126,18 +120,14 @@ class Trainer:
     # -- parameters -----------------------------------------------------------------
 
     def get(self, key) -> np.ndarray:
-        index, shape = self._index[key]
-        return self.runtime.arena[index].reshape(shape).copy()
+        return self.runtime.arena[self._offsets[key]]  # fancy indexing: a copy
 
     def set(self, key, value: np.ndarray) -> None:
-        index, shape = self._index[key]
-        self.runtime.arena[index] = (
-            np.ravel(value) if isinstance(index, slice) else np.reshape(value, shape)
-        )
+        offsets = self._offsets[key]
+        self.runtime.arena[offsets] = np.reshape(value, offsets.shape)
 
     def _grad(self, key) -> np.ndarray:
-        index, shape = self._index[key]
-        return self.runtime.grad[index].reshape(shape).copy()
+        return self.runtime.grad[self._offsets[key]]
 
     # -- compile ----------------------------------------------------------------------
 
@@ -368,7 +358,7 @@ class Trainer:
         sim, runtime = self.sim, self.runtime
         arena, grad, flat = runtime.arena, runtime.grad, self._flat
         params = {"parameters": arena[flat]}
-        state = runtime.save_written()
+        state = runtime.save_state()
         clock = (sim._n_steps, sim._time)
         history = History()
         n_batches = size // mb
@@ -389,7 +379,7 @@ class Trainer:
                         idx = order[b * mb : (b + 1) * mb]
                         batch_data = {k: v[idx] for k, v in data.items()}
                         batch_targets = {k: v[idx] for k, v in targets.items()}
-                        runtime.restore_written(state, sync=False)
+                        runtime.restore_state(state, sync=False)
                         values, preds = self.loss_and_gradients(
                             batch_data, batch_targets, n_steps, losses, compiled.weights
                         )
@@ -402,7 +392,7 @@ class Trainer:
                             sums[k] = sums.get(k, 0.0) + v
                         if tracker is not None:
                             tracker.total_progress.step()
-                    runtime.restore_written(state)
+                    runtime.restore_state(state)
                     sim._n_steps, sim._time = clock
                     epoch_values = {k: v / n_batches for k, v in sums.items()}
                     if validation_data is not None:
@@ -419,7 +409,7 @@ class Trainer:
                     elapsed = _time.perf_counter() - start
                     print(f"{name}: {elapsed:.2f} s - {summary}", flush=True)
         finally:
-            runtime.restore_written(state)
+            runtime.restore_state(state)
             sim._n_steps, sim._time = clock
         return history
 

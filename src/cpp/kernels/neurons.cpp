@@ -436,6 +436,8 @@ template <typename M, typename = void>
 struct HasBackward : std::false_type {};
 template <typename M>
 struct HasBackward<M, std::void_t<decltype(&M::backward)>> : std::true_type {};
+template <typename M>
+constexpr bool kDifferentiable = HasDerivative<M>::value || HasBackward<M>::value;
 
 // Whether every ref is unit-stride and no two of them share an element in any batch item.
 bool unit_and_disjoint(const std::vector<VecRef>& refs, int64_t batch) {
@@ -527,7 +529,7 @@ void PointNeuronKernel<T, Model>::forward(const Context<T>& ctx) {
 
 template <typename T, template <typename> class Model>
 bool PointNeuronKernel<T, Model>::differentiable() const {
-  return HasDerivative<Model<T>>::value || HasBackward<Model<T>>::value;
+  return kDifferentiable<Model<T>>;
 }
 
 template <typename T, template <typename> class Model>
@@ -541,7 +543,7 @@ std::vector<VecRef> PointNeuronKernel<T, Model>::saved() const {
 template <typename T, template <typename> class Model>
 void PointNeuronKernel<T, Model>::backward(const Context<T>& ctx, T* grad) {
   using M = Model<T>;
-  if constexpr (!(HasDerivative<M>::value || HasBackward<M>::value)) {
+  if constexpr (!kDifferentiable<M>) {
     Kernel<T>::backward(ctx, grad);
   } else {
     const int64_t batch = ctx.batch;

@@ -40,6 +40,9 @@ class Layout:
         self.batch = batch
         self.dtype = np.dtype(dtype)
         # Lowerings ask for the same signals' references many times.
+        # Bases shared by the batch but written every step (the time), set by the
+        # planner: they are state, like the batched bases.
+        self.clock: list[Signal] = []
         self._elem_offsets: dict[Signal, np.ndarray] = {}
         self._vec_refs: dict[Signal, tuple | None] = {}
         self.offset: dict[Signal, int] = {}
