@@ -175,6 +175,18 @@ def _params_ok(neurons, names) -> bool:
         return False
 
 
+def _signal_refs(ops, layout: Layout, states) -> dict[str, np.ndarray]:
+    """Vec refs of the ops' J, output and named states, as neuron kernels read them."""
+    params = ref_fields("J", [layout.vec_ref(op.J) for op in ops], VEC_FIELDS)
+    params.update(
+        ref_fields("output", [layout.vec_ref(op.output) for op in ops], VEC_FIELDS)
+    )
+    for name in states:
+        refs = [layout.vec_ref(op.state[name]) for op in ops]
+        params.update(ref_fields(name, refs, VEC_FIELDS))
+    return params
+
+
 @register(SimNeurons)
 class SimNeuronsLowering(Lowering):
     """SimNeurons of the natively supported neuron types."""
@@ -209,13 +221,7 @@ class SimNeuronsLowering(Lowering):
         kernel owns the stream).
         """
         model = neuron_model(ops[0])
-        params = ref_fields("J", [layout.vec_ref(op.J) for op in ops], VEC_FIELDS)
-        params.update(
-            ref_fields("output", [layout.vec_ref(op.output) for op in ops], VEC_FIELDS)
-        )
-        for name in model.states:
-            refs = [layout.vec_ref(op.state[name]) for op in ops]
-            params.update(ref_fields(name, refs, VEC_FIELDS))
+        params = _signal_refs(ops, layout, model.states)
         for name in model.params:
             params[name] = np.array([float(getattr(op.neurons, name)) for op in ops])
         if model.rng:
@@ -238,13 +244,7 @@ class SimNeuronsLowering(Lowering):
         if counterparts[0] is None or len({c and c[0] for c in counterparts}) > 1:
             return None  # no rate type, or mixed ones (e.g. `negative` differs)
         kind, _, states = counterparts[0]
-        params = ref_fields("J", [layout.vec_ref(op.J) for op in ops], VEC_FIELDS)
-        params.update(
-            ref_fields("output", [layout.vec_ref(op.output) for op in ops], VEC_FIELDS)
-        )
-        for name in states:
-            refs = [layout.vec_ref(op.state[name]) for op in ops]
-            params.update(ref_fields(name, refs, VEC_FIELDS))
+        params = _signal_refs(ops, layout, states)
         for name in counterparts[0][1]:
             params[name] = np.array([float(c[1][name]) for c in counterparts])
         return f"neurons_{kind}", params
