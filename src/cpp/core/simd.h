@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 // Vectors only pass between always-inlined helpers, never across a call boundary, so the
 // note that their ABI differs between instruction sets does not apply.
@@ -93,6 +94,19 @@ NENGO_NATIVE_INLINE bool any(M<T> m) {
   bool a = false;
   for (int64_t i = 0; i < kWidth<T>; ++i) a |= m[i] != 0;
   return a;
+}
+
+// Bit i set where lane i of the mask `m` is set: the lanes' bits are masked in place
+// and folded by halves, which compiles to a few vector instructions on any target.
+template <typename T>
+NENGO_NATIVE_INLINE unsigned lane_bits(M<T> m) {
+  using Lane = std::remove_reference_t<decltype(m[0])>;
+  M<T> w;
+  for (int64_t i = 0; i < kWidth<T>; ++i) w[i] = Lane(1) << i;
+  M<T> x = m & w;
+  unsigned bits = 0;
+  for (int64_t i = 0; i < kWidth<T>; ++i) bits |= static_cast<unsigned>(x[i]);
+  return bits;
 }
 
 }  // namespace simd

@@ -316,6 +316,19 @@ void BsrDotIncKernel<T>::run_item(const Context<T>& ctx, int64_t i, bool paralle
       }
       return;
     }
+    if (ptr[block_row + 1] - ptr[block_row] == 1 && a.C == 1) {
+      // One term per row (an encoder column of a one-dimensional ensemble): the zeroed
+      // row plus its term goes straight into Y, in one pass.
+      const T* column = pa + ptr[block_row] * a.kstride;
+      const T xc = px[idx[ptr[block_row]] * x.stride];
+      if (a.rstride == 1 && y.stride == 1) {
+        for (int64_t r = 0; r < a.R; ++r) py[r] += T(0) + column[r] * xc;
+      } else {
+        for (int64_t r = 0; r < a.R; ++r)
+          py[r * y.stride] += T(0) + column[r * a.rstride] * xc;
+      }
+      return;
+    }
     constexpr int64_t kTile = 64;
     T sum[kTile];
     for (int64_t r0 = 0; r0 < a.R; r0 += kTile) {

@@ -83,9 +83,33 @@ struct LifCore {
   void block(int64_t n, const T* j, T* out, T* v, T* rt) const;
 };
 
-// n <= kChunk neurons at unit stride: `step`'s arithmetic, pass by pass, W neurons per
-// vector operation (the last partial vector padded with zeros, which neither spike nor
-// leave a refractory period, and never stored).
+// Appends to `list` the indices e + lane of the set lanes of `m`, without a branch per
+// lane: each group of 4 lanes writes all 4 slots of its packed indices (a table lookup)
+// and advances by the number set. `list` needs kWidth spare slots past its last index.
+template <typename T>
+NENGO_NATIVE_INLINE void append_set_lanes(simd::M<T> m, int32_t e, int32_t* list,
+                                          int64_t& count) {
+  // kPacked[bits] lists the positions of the set bits of a 4-bit mask, padded with 0.
+  static constexpr int8_t kPacked[16][4] = {
+      {0, 0, 0, 0}, {0, 0, 0, 0}, {1, 0, 0, 0}, {0, 1, 0, 0}, {2, 0, 0, 0}, {0, 2, 0, 0},
+      {1, 2, 0, 0}, {0, 1, 2, 0}, {3, 0, 0, 0}, {0, 3, 0, 0}, {1, 3, 0, 0}, {0, 1, 3, 0},
+      {2, 3, 0, 0}, {0, 2, 3, 0}, {1, 2, 3, 0}, {0, 1, 2, 3}};
+  const unsigned all = simd::lane_bits<T>(m);
+  for (int64_t h = 0; h < simd::kWidth<T>; h += 4) {
+    const unsigned bits = (all >> h) & 15u;
+    int32_t* slot = list + count;
+    for (int64_t i = 0; i < 4; ++i) slot[i] = e + static_cast<int32_t>(h) + kPacked[bits][i];
+    count += __builtin_popcount(bits);
+  }
+}
+
+// n <= kChunk neurons at unit stride: `step`'s arithmetic in one vector pass, W neurons
+// per operation (the last partial vector padded with zeros, which neither spike nor leave
+// a refractory period, and is never stored). The pass lists the few neurons that need a
+// transcendental: those whose refractory period ends inside the step (their decay factor
+// needs expm1; the pass leaves their voltage alone and a scalar loop does their whole
+// update) and those that spike (their spike time needs log1p). Every neuron still gets
+// nengo's arithmetic bit for bit.
 template <typename T>
 NENGO_NATIVE_INLINE void lif_block(const LifCore<T>& lif, int64_t n, const T* __restrict j,
                                    T* __restrict out, T* __restrict v, T* __restrict rt) {
@@ -99,56 +123,42 @@ NENGO_NATIVE_INLINE void lif_block(const LifCore<T>& lif, int64_t n, const T* __
   const V vdt = splat(dt), vdecay = splat(lif.decay), vnegzero = splat(T(-0.0)),
           vzero = splat(T(0)), vone = splat(T(1)), vspike = splat(lif.spike),
           vmin = splat(lif.min_voltage);
-  alignas(32) T factors[kChunk];
-
-  // clip(dt - r, 0, dt) is dt (factor `decay`) or 0 (factor expm1(-0) = -0) for all but
-  // the neurons leaving their refractory period (and NaN), which get expm1 below.
-  M partial{};
+  int32_t partial[kChunk + W], spiked[kChunk + W];
+  int64_t n_partial = 0, n_spiked = 0;
   for (int64_t e = 0; e < n; e += W) {
     const int64_t m = std::min(W, n - e);
     const V r = load_part(rt + e, m, T(0)) - vdt;
     store_part(rt + e, r, m);
+    // clip(dt - r, 0, dt) is dt (factor `decay`) or 0 (factor expm1(-0) = -0) for all
+    // but the neurons leaving their refractory period (and NaN).
     const V d = vdt - r;
     const M full = d >= vdt, none = d <= vzero;
-    simd::store(factors + e, full ? vdecay : vnegzero);
-    partial |= ~(full | none);
-  }
-  // The few neurons that need a transcendental are listed without branches first: a
-  // branch per neuron would be mispredicted about as often as it is taken.
-  int32_t list[kChunk];
-  if (simd::any<T>(partial)) {
-    int64_t count = 0;
-    for (int64_t e = 0; e < n; ++e) {
-      const T d = dt - rt[e];
-      list[count] = static_cast<int32_t>(e);
-      count += !(d >= dt) & !(d <= T(0));
-    }
-    for (int64_t k = 0; k < count; ++k) {
-      const int64_t e = list[k];
-      factors[e] = std::expm1(-(dt - rt[e]) / tau_rc);
-    }
-  }
-
-  M spiked{};
-  for (int64_t e = 0; e < n; e += W) {
-    const int64_t m = std::min(W, n - e);
+    const M part = ~(full | none);
     const V v0 = load_part(v + e, m, T(0));
-    const V v1 = v0 - (load_part(j + e, m, T(0)) - v0) * simd::load(factors + e);
-    const M s = v1 > vone;
+    const V v1 = v0 - (load_part(j + e, m, T(0)) - v0) * (full ? vdecay : vnegzero);
+    const M s = (v1 > vone) & ~part;
     store_part(out + e, s ? vspike : vzero, m);
     // A spiking neuron keeps its unclipped voltage for the spike time below.
     const V clipped = v1 < vmin ? vmin : v1;
-    store_part(v + e, s ? v1 : clipped, m);
-    spiked |= s;
+    store_part(v + e, part ? v0 : (s ? v1 : clipped), m);
+    append_set_lanes<T>(part, static_cast<int32_t>(e), partial, n_partial);
+    append_set_lanes<T>(s, static_cast<int32_t>(e), spiked, n_spiked);
   }
-  if (!simd::any<T>(spiked)) return;
-  int64_t count = 0;
-  for (int64_t e = 0; e < n; ++e) {
-    list[count] = static_cast<int32_t>(e);
-    count += v[e] > T(1);
+  for (int64_t k = 0; k < n_partial; ++k) {
+    const int64_t e = partial[k];
+    T vn = v[e] - (j[e] - v[e]) * std::expm1(-(dt - rt[e]) / tau_rc);
+    const bool s = vn > T(1);
+    out[e] = s ? lif.spike : T(0);
+    if (s) {
+      rt[e] = tau_ref + (dt + tau_rc * std::log1p(-(vn - T(1)) / (j[e] - T(1))));
+      vn = T(0);
+    } else if (vn < lif.min_voltage) {
+      vn = lif.min_voltage;
+    }
+    v[e] = vn;
   }
-  for (int64_t k = 0; k < count; ++k) {
-    const int64_t e = list[k];
+  for (int64_t k = 0; k < n_spiked; ++k) {
+    const int64_t e = spiked[k];
     const T t_spike = dt + tau_rc * std::log1p(-(v[e] - T(1)) / (j[e] - T(1)));
     v[e] = T(0);
     rt[e] = tau_ref + t_spike;
