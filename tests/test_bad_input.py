@@ -817,10 +817,12 @@ def test_node_exception_n_steps_counts_completed_steps():
         (lambda t: [np.inf], "non-finite"),
         (lambda t: None, "non-finite"),
         (lambda t: "x", "invalid type"),
+        (lambda t: ["1.0"], "invalid type"),
     ],
-    ids=["list-shape", "array-shape", "nan", "inf", "none", "str"],
+    ids=["list-shape", "array-shape", "nan", "inf", "none", "str", "numeric-str"],
 )
-def test_node_bad_return_value(output, match):
+@pytest.mark.parametrize("minibatch_size", [1, 3])
+def test_node_bad_return_value(output, match, minibatch_size):
     calls = {"n": 0}
 
     def fn(t):
@@ -832,10 +834,16 @@ def test_node_bad_return_value(output, match):
         node = nengo.Node(fn)
         post = nengo.Node(size_in=1)
         nengo.Connection(node, post)
-    with nengo_native.Simulator(net, progress_bar=False) as s:
+    with nengo.Simulator(net, progress_bar=False) as ref:
+        with pytest.raises(SimulationError, match=match):
+            ref.run_steps(3)
+    calls["n"] = 1  # as after the node's creation: the next call fails
+    with nengo_native.Simulator(
+        net, progress_bar=False, minibatch_size=minibatch_size
+    ) as s:
         with pytest.raises(SimulationError, match=match):
             s.run_steps(3)
-        assert s.n_steps <= 1
+        assert s.n_steps == 0
 
 
 def test_node_with_input_bad_return_value():

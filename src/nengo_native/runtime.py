@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from nengo.builder.operator import SimPyFunc
 from nengo.exceptions import SimulationError
+from nengo.utils.functions import function_name
 
 from . import _core
 from .planner import CallbackStep, FeedStep, KernelStep, Program
@@ -132,10 +133,47 @@ class Runtime:
         if step.batched:
             self.callbacks[op].fns = [self._batched_function(op)]
             return
+        if type(op) is SimPyFunc:
+            self.callbacks[op].fns = [self._item_functions(op)]
+            return
         self.callbacks[op].fns = [
             op.make_step(signals, dt, rng if b == 0 else item_rngs(b))
             for b, signals in enumerate(self.item_signals)
         ]
+
+    def _item_functions(self, op):
+        """One call per step that runs a node function item by item, as nengo's
+        ``SimPyFunc.make_step`` does for one (same arguments, checks and errors),
+        without a Python call per item on top of the user's."""
+        fn = op.fn
+        name = function_name(fn)
+        t = self.signals[op.t] if op.t is not None else None
+        xs = None if op.x is None else [s[op.x] for s in self.item_signals]
+        outs = None if op.output is None else [s[op.output] for s in self.item_signals]
+        items = range(self.batch)
+
+        def step_items():
+            args = ()
+            for b in items:
+                if xs is not None:
+                    args = (np.copy(xs[b]),)
+                y = fn(t.item(), *args) if t is not None else fn(*args)
+                if outs is None:
+                    continue
+                try:
+                    # numpy would store None as NaN
+                    if y is None or not np.isfinite(y).all():
+                        raise SimulationError(
+                            f"Function '{name}' returned non-finite value"
+                        )
+                    outs[b][...] = y
+                except (TypeError, ValueError) as e:
+                    raise SimulationError(
+                        f"Function '{name}' returned a value {y!r} of invalid type "
+                        f"{type(y)!r}"
+                    ) from e
+
+        return step_items
 
     def _batched_function(self, op):
         """One call per step of a BatchNode's function, with all items' views."""
