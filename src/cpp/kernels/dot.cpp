@@ -4,9 +4,11 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "../core/parallel.h"
+#include "../core/simd.h"
 
 namespace nengo_native {
 namespace {
@@ -40,56 +42,136 @@ DotIncKernel<T>::DotIncKernel(const Params& p, const Shape& s) {
   a_ = read_mat_refs(p, "A", n, s.arena_size, s.batch);
   x_ = read_vec_refs(p, "X", n, s.arena_size, s.batch);
   y_ = read_vec_refs(p, "Y", n, s.arena_size, s.batch);
-  chain_ptr_ = read_chain_ptr(p, n);
+  read_chain_ptr(p, n);  // validated for the Program's sake; Y is updated in item order
+  int64_t scratch = 0;
   for (size_t i = 0; i < n; ++i) {
-    if (a_[i].cols != x_[i].n || a_[i].rows != y_[i].n)
-      throw std::invalid_argument("dot_inc: shapes do not match (" + std::to_string(a_[i].rows) +
-                                  "x" + std::to_string(a_[i].cols) + " @ " +
+    const MatRef& a = a_[i];
+    if (a.cols != x_[i].n || a.rows != y_[i].n)
+      throw std::invalid_argument("dot_inc: shapes do not match (" + std::to_string(a.rows) +
+                                  "x" + std::to_string(a.cols) + " @ " +
                                   std::to_string(x_[i].n) + " -> " + std::to_string(y_[i].n) + ")");
-    work_ += a_[i].rows * a_[i].cols * s.batch;
+    work_ += a.rows * a.cols * s.batch;
+    product_off_.push_back(scratch);
+    scratch += a.rows * s.batch;
+    if (a.cstride != 1 || x_[i].stride != 1) continue;  // strided: Eigen, item by item
+    // Row tiles of every item, small enough to spread one big matrix over threads.
+    const int64_t tile = std::max<int64_t>(kDenseRows, (kDenseTaskWork / std::max<int64_t>(
+                                                            1, a.cols * s.batch)) /
+                                                           kDenseRows * kDenseRows);
+    for (int64_t r = 0; r < a.rows; r += tile)
+      tasks_.push_back({static_cast<int64_t>(i), r, std::min(a.rows, r + tile)});
   }
+  product_.resize(static_cast<size_t>(scratch));
 }
+
+namespace {
+
+// The dot product of n elements at unit stride, always summed the same way: W lanes
+// accumulate every W-th product, the lanes are added in order, then the last n % W
+// products one by one. Every output of the dense kernel is this function of its row
+// and its item's vector alone, so a minibatch item gets the numbers it gets alone and
+// tiling or threads never change them. R rows times B vectors per call share loads.
+template <typename T, int R, int B>
+NENGO_NATIVE_INLINE void dot_tile(const T* __restrict a, int64_t lda, const T* __restrict x,
+                                  int64_t ldx, int64_t n, T* __restrict out, int64_t ldo) {
+  using V = simd::V<T>;
+  constexpr int64_t W = simd::kWidth<T>;
+  V acc[R][B];
+  for (int r = 0; r < R; ++r)
+    for (int b = 0; b < B; ++b) acc[r][b] = simd::splat(T(0));
+  const int64_t full = n - n % W;
+  for (int64_t k = 0; k < full; k += W) {
+    V xv[B];
+    for (int b = 0; b < B; ++b) xv[b] = simd::load(x + b * ldx + k);
+    for (int r = 0; r < R; ++r) {
+      const V av = simd::load(a + r * lda + k);
+      for (int b = 0; b < B; ++b) acc[r][b] = acc[r][b] + av * xv[b];
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int b = 0; b < B; ++b) {
+      T sum = acc[r][b][0];
+      for (int64_t l = 1; l < W; ++l) sum = sum + acc[r][b][l];
+      for (int64_t k = full; k < n; ++k) sum = sum + a[r * lda + k] * x[b * ldx + k];
+      out[r + b * ldo] = sum;
+    }
+}
+
+// Rows [begin, end) of A times `batch` vectors at unit stride: out[r + b * ldo].
+template <typename T>
+NENGO_NATIVE_INLINE void dense_rows(const T* a, int64_t lda, const T* x, int64_t ldx,
+                                    int64_t n, int64_t batch, int64_t begin, int64_t end,
+                                    T* out, int64_t ldo) {
+  int64_t r = begin;
+  const auto rows = [&](auto tile_rows) {
+    constexpr int kR = decltype(tile_rows)::value;
+    int64_t b = 0;
+    for (; b + 2 <= batch; b += 2)
+      dot_tile<T, kR, 2>(a + r * lda, lda, x + b * ldx, ldx, n, out + r + b * ldo, ldo);
+    if (b < batch) dot_tile<T, kR, 1>(a + r * lda, lda, x + b * ldx, ldx, n, out + r + b * ldo, ldo);
+  };
+  for (; r + 4 <= end; r += 4) rows(std::integral_constant<int, 4>{});
+  for (; r < end; ++r) rows(std::integral_constant<int, 1>{});
+}
+
+NENGO_NATIVE_MULTIVERSION
+void dense_rows_dispatch(const double* a, int64_t lda, const double* x, int64_t ldx, int64_t n,
+                         int64_t batch, int64_t begin, int64_t end, double* out, int64_t ldo) {
+  dense_rows(a, lda, x, ldx, n, batch, begin, end, out, ldo);
+}
+
+NENGO_NATIVE_MULTIVERSION
+void dense_rows_dispatch(const float* a, int64_t lda, const float* x, int64_t ldx, int64_t n,
+                         int64_t batch, int64_t begin, int64_t end, float* out, int64_t ldo) {
+  dense_rows(a, lda, x, ldx, n, batch, begin, end, out, ldo);
+}
+
+}  // namespace
 
 template <typename T>
 void DotIncKernel<T>::forward(const Context<T>& ctx) {
   const int64_t batch = ctx.batch;
-  for_each_chain(chain_ptr_, work_, [&](int64_t i) {
+  // numpy adds the finished product to Y: products go to scratch first, then to Y item
+  // by item in Program order (items writing one signal add in a fixed order). Items of
+  // one step never read what another writes (the planner's levels).
+  parallel_for(static_cast<int64_t>(tasks_.size()), work_ >= kParallelThreshold,
+               [&](int64_t t) {
+                 const DenseTask& task = tasks_[t];
+                 const MatRef& a = a_[task.item];
+                 const VecRef& x = x_[task.item];
+                 T* out = product_.data() + product_off_[task.item];
+                 if (a.bstride == 0) {
+                   dense_rows_dispatch(ctx.data + a.off, a.rstride, ctx.data + x.off, x.bstride,
+                                       a.cols, batch, task.begin, task.end, out, a.rows);
+                 } else {
+                   for (int64_t b = 0; b < batch; ++b)
+                     dense_rows_dispatch(ctx.data + a.off + b * a.bstride, a.rstride,
+                                         ctx.data + x.off + b * x.bstride, x.bstride, a.cols, 1,
+                                         task.begin, task.end, out + b * a.rows, a.rows);
+                 }
+               });
+  const auto stride = [](int64_t outer, int64_t inner) {
+    return Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(outer, inner);
+  };
+  for (size_t i = 0; i < a_.size(); ++i) {
     const MatRef& a = a_[i];
     const VecRef &x = x_[i], &y = y_[i];
-    if (a.rows == 0) return;
-    // numpy adds the finished product to Y; computing into a temporary first keeps the
-    // rounding the same. The temporary is per thread and only grows, so the step loop
-    // does not allocate.
-    thread_local std::vector<T> scratch;
-    const int64_t cols = a.bstride == 0 ? batch : 1;
-    if (static_cast<int64_t>(scratch.size()) < a.rows * cols)
-      scratch.resize(static_cast<size_t>(a.rows * cols));
-    Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>> product(scratch.data(), a.rows,
-                                                                         cols);
-    const auto stride = [](int64_t outer, int64_t inner) {
-      return Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(outer, inner);
-    };
-    // The product's evaluation must not depend on the batch size: Eigen's packed GEMM
-    // (unit-stride maps) sums in another order than its matrix-vector product, and a
-    // minibatch item must equal the same input run alone. Strided maps evaluate one
-    // dot product per output element, in order, for any batch.
-    if (a.bstride == 0) {
-      StridedMat<T> A(ctx.data + a.off, a.rows, a.cols, stride(a.rstride, a.cstride));
-      ConstBatchMat<T> X(ctx.data + x.off, x.n, batch, stride(x.bstride, x.stride));
-      BatchMat<T> Y(ctx.data + y.off, y.n, batch, stride(y.bstride, y.stride));
-      product.noalias() = A * X;
-      Y += product;
-    } else {
+    if (a.rows == 0) continue;
+    Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>> product(
+        product_.data() + product_off_[i], a.rows, batch);
+    if (a.cstride != 1 || x.stride != 1) {
+      // Strided operands (rare): Eigen evaluates one dot product per output element, in
+      // order, whatever the batch.
       for (int64_t b = 0; b < batch; ++b) {
-        StridedMat<T> A(ctx.data + a.off + b * a.bstride, a.rows, a.cols,
+        const int64_t ob = a.bstride == 0 ? 0 : b;
+        StridedMat<T> A(ctx.data + a.off + ob * a.bstride, a.rows, a.cols,
                         stride(a.rstride, a.cstride));
         ConstBatchMat<T> X(ctx.data + x.off + b * x.bstride, x.n, 1, stride(x.bstride, x.stride));
-        BatchMat<T> Y(ctx.data + y.off + b * y.bstride, y.n, 1, stride(y.bstride, y.stride));
-        product.noalias() = A * X;
-        Y += product;
+        product.col(b).noalias() = A * X;
       }
     }
-  });
+    BatchMat<T>(ctx.data + y.off, y.n, batch, stride(y.bstride, y.stride)) += product;
+  }
 }
 
 namespace {
@@ -326,6 +408,35 @@ void BsrDotIncKernel<T>::run_item(const Context<T>& ctx, int64_t i, bool paralle
       } else {
         for (int64_t r = 0; r < a.R; ++r)
           py[r * y.stride] += T(0) + column[r * a.rstride] * xc;
+      }
+      return;
+    }
+    if (a.cstride == 1 && x.stride == 1 && a.rstride != 1) {
+      // Row-major blocks (a dense transform nengo merged into a block diagonal): each
+      // row's sum is a chain of dependent adds in stored order, so rows advance in
+      // lockstep, reading as many contiguous rows, to overlap their chains.
+      constexpr int64_t kRows = 8;
+      for (int64_t r0 = 0; r0 < a.R; r0 += kRows) {
+        const int64_t rows = std::min(kRows, a.R - r0);
+        T sum[kRows] = {};
+        for (int64_t k = ptr[block_row]; k < ptr[block_row + 1]; ++k) {
+          const T* block = pa + k * a.kstride + r0 * a.rstride;
+          const T* xs = px + idx[k] * a.C;
+          if (rows == kRows) {
+            for (int64_t c = 0; c < a.C; ++c)
+              for (int64_t g = 0; g < kRows; ++g) {
+                const T term = block[g * a.rstride + c] * xs[c];
+                sum[g] = sum[g] + term;
+              }
+          } else {
+            for (int64_t c = 0; c < a.C; ++c)
+              for (int64_t g = 0; g < rows; ++g) {
+                const T term = block[g * a.rstride + c] * xs[c];
+                sum[g] = sum[g] + term;
+              }
+          }
+        }
+        for (int64_t g = 0; g < rows; ++g) py[(r0 + g) * y.stride] += sum[g];
       }
       return;
     }

@@ -19,9 +19,20 @@ class DotIncKernel : public Kernel<T> {
   void backward(const Context<T>& ctx, T* grad) override;
 
  private:
+  // Rows [begin, end) of item `item`'s product: the unit of parallel work.
+  struct DenseTask {
+    int64_t item, begin, end;
+  };
+  // Multiply-adds per task: enough that a task outweighs its scheduling, few enough
+  // that one big matrix spreads over the threads.
+  static constexpr int64_t kDenseTaskWork = 1 << 16;
+  static constexpr int64_t kDenseRows = 4;
+
   std::vector<MatRef> a_;
   std::vector<VecRef> x_, y_;
-  std::vector<int64_t> chain_ptr_;
+  std::vector<DenseTask> tasks_;
+  std::vector<int64_t> product_off_;  // each item's (rows x batch) block of product_
+  std::vector<T> product_;
   int64_t work_ = 0;
 };
 
