@@ -192,11 +192,11 @@ def measure(cfg: dict[str, Any]) -> dict[str, Any]:
 
     # Builds are timed like runs, `repeats` times (median): one build on a shared
     # machine says as much about the neighbours as about the builder.
-    builds = []
+    builds, sim = [], None
     for _ in range(max(1, cfg["repeats"])):
-        if builds:
+        if sim is not None:
             sim.close()
-            del sim
+            sim = None
             gc.collect()
         sim, built = _make_simulator(cfg, net)
         builds.append(built["build_s"])

@@ -80,6 +80,35 @@ def test_sparse_chain_matches_nengo(optimize):
         assert np.allclose(ref.data[p], sim.data[p], atol=1e-12, rtol=0), p
 
 
+@pytest.mark.parametrize(
+    "rows, cols", [(1, 1), (3, 5), (4, 8), (7, 9), (9, 17), (13, 3)]
+)
+def test_dense_transform_matches_nengo_and_is_batch_independent(rows, cols):
+    """Dense products are tiled by rows and items with a vector tail: every shape
+    around the tile and vector widths matches nengo, and each minibatch item equals
+    the same input run alone, bit for bit."""
+    rng = np.random.RandomState(rows * 100 + cols)
+    with nengo.Network(seed=2) as net:
+        u = nengo.Node(lambda t: np.sin(np.arange(1, cols + 1) * 7 * t))
+        v = nengo.Node(size_in=rows)
+        nengo.Connection(u, v, transform=rng.randn(rows, cols), synapse=None)
+        probe = nengo.Probe(v)
+    with nengo.Simulator(net, progress_bar=False, optimize=False) as ref:
+        ref.run_steps(20)
+    runs = []
+    for minibatch_size in (1, 3):
+        with nengo_native.Simulator(
+            net, progress_bar=False, optimize=False, minibatch_size=minibatch_size
+        ) as sim:
+            sim.run_steps(20)
+            assert DotInc in native_op_types(sim)
+            runs.append(sim.data[probe])
+    one, three = runs
+    np.testing.assert_allclose(one, ref.data[probe], atol=1e-13, rtol=1e-13)
+    for item in range(3):
+        np.testing.assert_array_equal(three[item], one)
+
+
 def scalar_model():
     model = Model(dt=0.001)
     a = Signal(np.array(1.7), name="a")
