@@ -89,15 +89,8 @@ NENGO_NATIVE_INLINE void store_part(T* p, V<T> v, int64_t n) {
   for (int64_t i = 0; i < n; ++i) p[i] = v[i];
 }
 
-template <typename T>
-NENGO_NATIVE_INLINE bool any(M<T> m) {
-  bool a = false;
-  for (int64_t i = 0; i < kWidth<T>; ++i) a |= m[i] != 0;
-  return a;
-}
-
-// Bit i set where lane i of the mask `m` is set: the lanes' bits are masked in place
-// and folded by halves, which compiles to a few vector instructions on any target.
+// Bit i set where lane i of the mask `m` is set (lanes are all ones or all zeros): each
+// lane keeps its own bit, and the lanes are OR-ed together.
 template <typename T>
 NENGO_NATIVE_INLINE unsigned lane_bits(M<T> m) {
   using Lane = std::remove_reference_t<decltype(m[0])>;

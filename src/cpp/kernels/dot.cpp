@@ -55,9 +55,8 @@ DotIncKernel<T>::DotIncKernel(const Params& p, const Shape& s) {
     scratch += a.rows * s.batch;
     if (a.cstride != 1 || x_[i].stride != 1) continue;  // strided: Eigen, item by item
     // Row tiles of every item, small enough to spread one big matrix over threads.
-    const int64_t tile = std::max<int64_t>(kDenseRows, (kDenseTaskWork / std::max<int64_t>(
-                                                            1, a.cols * s.batch)) /
-                                                           kDenseRows * kDenseRows);
+    const int64_t row_work = std::max<int64_t>(1, a.cols * s.batch);
+    const int64_t tile = std::max<int64_t>(1, kDenseTaskWork / row_work / kDenseRows) * kDenseRows;
     for (int64_t r = 0; r < a.rows; r += tile)
       tasks_.push_back({static_cast<int64_t>(i), r, std::min(a.rows, r + tile)});
   }
@@ -294,6 +293,11 @@ BsrDotIncKernel<T>::BsrDotIncKernel(const Params& p, const Shape& s) {
       check_offsets({a.off + lo, a.off + hi}, a.bstride, s.arena_size, s.batch, "bsr_dot_inc A");
     }
     a_[i] = a;
+    // A minibatch sharing A runs with items in vector lanes, where blocks have rows
+    // enough to pay for copying X: not for one-row blocks (decoders, CSR), and not
+    // for one-column encoder blocks, whose per-item path is a contiguous vector update.
+    const bool encoder = a.C == 1 && a.rstride == 1 && nblocks == a.nbrow;
+    lanes_.push_back(s.batch >= 4 && a.bstride == 0 && a.R >= 4 && !encoder);
     item_work_[i] = (nblocks * a.R * a.C + y_[i].n) * s.batch;
     work_ += item_work_[i];
     max_item_work_ = std::max(max_item_work_, item_work_[i]);
@@ -355,6 +359,95 @@ void row_group(const BsrRef& a, const int64_t* ptr, const int64_t* idx, const T*
   for (int64_t g = 0; g < kRowGroup; ++g) py[(first + g) * y.stride] += sum[g];
 }
 
+// One block row of a shared A for a whole minibatch, items in vector lanes: each lane
+// is one item's row sum in scipy's stored order (blocks, then columns), so the numbers
+// are those of the item-by-item paths. The block row's X segments are first copied
+// item-minor into `xt` (`lanes` items per column, padded with zeros), so that a column
+// of 2W items is two vector loads.
+constexpr int64_t kLaneVectors = 2;
+
+// Rows [r0, r0 + kRows) of the block row for items [v0, v0 + 2W): sums[r][item - v0].
+template <typename T, int kRows>
+NENGO_NATIVE_INLINE void bsr_lane_rows(const BsrRef& a, const int64_t* ptr, const T* pa,
+                                       const T* xt, int64_t lanes, int64_t block_row,
+                                       int64_t r0, int64_t v0, T* sums) {
+  using V = simd::V<T>;
+  constexpr int64_t W = simd::kWidth<T>;
+  V acc[kRows][kLaneVectors];
+  for (int r = 0; r < kRows; ++r)
+    for (int u = 0; u < kLaneVectors; ++u) acc[r][u] = simd::splat(T(0));
+  const T* column = xt + v0;
+  for (int64_t k = ptr[block_row]; k < ptr[block_row + 1]; ++k) {
+    const T* block = pa + k * a.kstride + r0 * a.rstride;
+    for (int64_t c = 0; c < a.C; ++c, column += lanes) {
+      V xv[kLaneVectors];
+      for (int u = 0; u < kLaneVectors; ++u) xv[u] = simd::load(column + u * W);
+      for (int r = 0; r < kRows; ++r) {
+        const V coef = simd::splat(block[r * a.rstride + c * a.cstride]);
+        for (int u = 0; u < kLaneVectors; ++u) acc[r][u] = acc[r][u] + coef * xv[u];
+      }
+    }
+  }
+  for (int r = 0; r < kRows; ++r)
+    for (int u = 0; u < kLaneVectors; ++u) simd::store(sums + (r * kLaneVectors + u) * W, acc[r][u]);
+}
+
+template <typename T>
+NENGO_NATIVE_INLINE void bsr_block_row_lanes(const BsrRef& a, const int64_t* ptr,
+                                             const int64_t* idx, const T* pa, const VecRef& x,
+                                             const T* px, const VecRef& y, T* py, int64_t batch,
+                                             int64_t lanes, int64_t block_row, T* xt) {
+  constexpr int64_t W = simd::kWidth<T>, kSpan = kLaneVectors * W;
+  // Item by item, so that each item's segment is read in order (items are far apart).
+  const int64_t columns = (ptr[block_row + 1] - ptr[block_row]) * a.C;
+  for (int64_t b = 0; b < lanes; ++b) {
+    T* dst = xt + b;
+    if (b >= batch) {
+      for (int64_t q = 0; q < columns; ++q) dst[q * lanes] = T(0);
+      continue;
+    }
+    for (int64_t k = ptr[block_row]; k < ptr[block_row + 1]; ++k, dst += a.C * lanes) {
+      const T* seg = px + b * x.bstride + idx[k] * a.C * x.stride;
+      for (int64_t c = 0; c < a.C; ++c) dst[c * lanes] = seg[c * x.stride];
+    }
+  }
+  T sums[4 * kSpan];
+  const auto finish = [&](int64_t r0, int rows, int64_t v0) {
+    const int64_t items = std::min(kSpan, batch - v0);
+    for (int r = 0; r < rows; ++r) {
+      T* out = py + (block_row * a.R + r0 + r) * y.stride + v0 * y.bstride;
+      for (int64_t b = 0; b < items; ++b) out[b * y.bstride] += sums[r * kSpan + b];
+    }
+  };
+  for (int64_t v0 = 0; v0 < batch; v0 += kSpan) {
+    int64_t r0 = 0;
+    for (; r0 + 4 <= a.R; r0 += 4) {
+      bsr_lane_rows<T, 4>(a, ptr, pa, xt, lanes, block_row, r0, v0, sums);
+      finish(r0, 4, v0);
+    }
+    for (; r0 < a.R; ++r0) {
+      bsr_lane_rows<T, 1>(a, ptr, pa, xt, lanes, block_row, r0, v0, sums);
+      finish(r0, 1, v0);
+    }
+  }
+}
+
+NENGO_NATIVE_MULTIVERSION
+void bsr_block_row_lanes_dispatch(const BsrRef& a, const int64_t* ptr, const int64_t* idx,
+                                  const double* pa, const VecRef& x, const double* px,
+                                  const VecRef& y, double* py, int64_t batch, int64_t lanes,
+                                  int64_t block_row, double* xt) {
+  bsr_block_row_lanes(a, ptr, idx, pa, x, px, y, py, batch, lanes, block_row, xt);
+}
+
+NENGO_NATIVE_MULTIVERSION
+void bsr_block_row_lanes_dispatch(const BsrRef& a, const int64_t* ptr, const int64_t* idx,
+                                  const float* pa, const VecRef& x, const float* px,
+                                  const VecRef& y, float* py, int64_t batch, int64_t lanes,
+                                  int64_t block_row, float* xt) {
+  bsr_block_row_lanes(a, ptr, idx, pa, x, px, y, py, batch, lanes, block_row, xt);
+}
+
 }  // namespace
 
 template <typename T>
@@ -365,6 +458,19 @@ void BsrDotIncKernel<T>::run_item(const Context<T>& ctx, int64_t i, bool paralle
   const int64_t* idx = indices_.data() + a.indices_start;
   // One thread owns each block row and sums each output row in stored order, so the
   // split never changes the numbers.
+  if (lanes_[i]) {
+    constexpr int64_t kSpan = kLaneVectors * simd::kWidth<T>;
+    const int64_t lanes = (ctx.batch + kSpan - 1) / kSpan * kSpan;
+    parallel_for(a.nbrow, parallel_rows, [&](int64_t block_row) {
+      // Per-thread scratch for X, grown once to the largest block row.
+      thread_local std::vector<T> xt;
+      const auto need = static_cast<size_t>((ptr[block_row + 1] - ptr[block_row]) * a.C * lanes);
+      if (xt.size() < need) xt.resize(need);
+      bsr_block_row_lanes_dispatch(a, ptr, idx, ctx.data + a.off, x, ctx.data + x.off, y,
+                                   ctx.data + y.off, ctx.batch, lanes, block_row, xt.data());
+    });
+    return;
+  }
   if (a.R == 1 && a.nbrow >= kRowGroup) {
     const int64_t groups = (a.nbrow + kRowGroup - 1) / kRowGroup;
     parallel_for(ctx.batch * groups, parallel_rows, [&](int64_t task) {

@@ -1,5 +1,5 @@
 // DotInc family: Y += A @ X with A dense (strided view), CSR or block-sparse rows (BSR).
-// Over a minibatch with a shared dense A the product is one matrix-matrix multiply.
+// Over a minibatch with a shared dense A, each row of A meets every item while cached.
 #pragma once
 
 #include <vector>
@@ -57,6 +57,7 @@ class BsrDotIncKernel : public Kernel<T> {
   void run_item(const Context<T>& ctx, int64_t i, bool parallel_rows) const;
 
   std::vector<BsrRef> a_;
+  std::vector<bool> lanes_;  // items in vector lanes (see bsr_block_row_lanes)
   std::vector<int64_t> indptr_, indices_;
   std::vector<VecRef> x_, y_;
   std::vector<int64_t> chain_ptr_, item_work_;
