@@ -67,17 +67,27 @@ struct LifCore {
 
   void step(T j, T& out, T& v, T& rt) const {
     rt = rt - dt;
+    update(j, out, v, rt);
+  }
+
+  // The step after the refractory countdown.
+  void update(T j, T& out, T& v, T& rt) const {
     const T delta_t = np_clip(dt - rt, T(0), dt);
     v = v - (j - v) * factor(delta_t);
     const bool spiked = v > T(1);
     out = spiked ? spike : T(0);
-    T t_spike = 0;
-    if (spiked) t_spike = dt + tau_rc * std::log1p(-(v - T(1)) / (j - T(1)));
-    if (v < min_voltage) v = min_voltage;
-    if (spiked) {
-      v = T(0);
-      rt = tau_ref + t_spike;
-    }
+    if (spiked)
+      fire(j, v, rt);
+    else if (v < min_voltage)
+      v = min_voltage;
+  }
+
+  // A neuron over threshold (v unclipped): its spike time inside the step starts its
+  // refractory period.
+  void fire(T j, T& v, T& rt) const {
+    const T t_spike = dt + tau_rc * std::log1p(-(v - T(1)) / (j - T(1)));
+    v = T(0);
+    rt = tau_ref + t_spike;
   }
 
   void block(int64_t n, const T* j, T* out, T* v, T* rt) const;
@@ -108,8 +118,8 @@ NENGO_NATIVE_INLINE void append_set_lanes(simd::M<T> m, int32_t e, int32_t* list
 // a refractory period, and is never stored). The pass lists the few neurons that need a
 // transcendental: those whose refractory period ends inside the step (their decay factor
 // needs expm1; the pass leaves their voltage alone and a scalar loop does their whole
-// update) and those that spike (their spike time needs log1p). Every neuron still gets
-// nengo's arithmetic bit for bit.
+// update, `LifCore::update`) and those that spike (their spike time needs log1p,
+// `LifCore::fire`). Every neuron still gets nengo's arithmetic bit for bit.
 template <typename T>
 NENGO_NATIVE_INLINE void lif_block(const LifCore<T>& lif, int64_t n, const T* __restrict j,
                                    T* __restrict out, T* __restrict v, T* __restrict rt) {
@@ -119,8 +129,7 @@ NENGO_NATIVE_INLINE void lif_block(const LifCore<T>& lif, int64_t n, const T* __
   using V = simd::V<T>;
   using M = simd::M<T>;
   constexpr int64_t W = simd::kWidth<T>;
-  const T dt = lif.dt, tau_rc = lif.tau_rc, tau_ref = lif.tau_ref;
-  const V vdt = splat(dt), vdecay = splat(lif.decay), vnegzero = splat(T(-0.0)),
+  const V vdt = splat(lif.dt), vdecay = splat(lif.decay), vnegzero = splat(T(-0.0)),
           vzero = splat(T(0)), vone = splat(T(1)), vspike = splat(lif.spike),
           vmin = splat(lif.min_voltage);
   int32_t partial[kChunk + W], spiked[kChunk + W];
@@ -146,22 +155,11 @@ NENGO_NATIVE_INLINE void lif_block(const LifCore<T>& lif, int64_t n, const T* __
   }
   for (int64_t k = 0; k < n_partial; ++k) {
     const int64_t e = partial[k];
-    T vn = v[e] - (j[e] - v[e]) * std::expm1(-(dt - rt[e]) / tau_rc);
-    const bool s = vn > T(1);
-    out[e] = s ? lif.spike : T(0);
-    if (s) {
-      rt[e] = tau_ref + (dt + tau_rc * std::log1p(-(vn - T(1)) / (j[e] - T(1))));
-      vn = T(0);
-    } else if (vn < lif.min_voltage) {
-      vn = lif.min_voltage;
-    }
-    v[e] = vn;
+    lif.update(j[e], out[e], v[e], rt[e]);
   }
   for (int64_t k = 0; k < n_spiked; ++k) {
     const int64_t e = spiked[k];
-    const T t_spike = dt + tau_rc * std::log1p(-(v[e] - T(1)) / (j[e] - T(1)));
-    v[e] = T(0);
-    rt[e] = tau_ref + t_spike;
+    lif.fire(j[e], v[e], rt[e]);
   }
 }
 
