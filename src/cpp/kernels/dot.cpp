@@ -525,22 +525,21 @@ void BsrDotIncKernel<T>::run_item(const Context<T>& ctx, int64_t i, bool paralle
       for (int64_t r0 = 0; r0 < a.R; r0 += kRows) {
         const int64_t rows = std::min(kRows, a.R - r0);
         T sum[kRows] = {};
+        // `count` is a compile-time constant for whole tiles, so their rows unroll.
+        const auto accumulate = [&](const T* block, const T* xs, auto count) {
+          for (int64_t c = 0; c < a.C; ++c)
+            for (int64_t g = 0; g < count; ++g) {
+              const T term = block[g * a.rstride + c] * xs[c];
+              sum[g] = sum[g] + term;
+            }
+        };
         for (int64_t k = ptr[block_row]; k < ptr[block_row + 1]; ++k) {
           const T* block = pa + k * a.kstride + r0 * a.rstride;
           const T* xs = px + idx[k] * a.C;
-          if (rows == kRows) {
-            for (int64_t c = 0; c < a.C; ++c)
-              for (int64_t g = 0; g < kRows; ++g) {
-                const T term = block[g * a.rstride + c] * xs[c];
-                sum[g] = sum[g] + term;
-              }
-          } else {
-            for (int64_t c = 0; c < a.C; ++c)
-              for (int64_t g = 0; g < rows; ++g) {
-                const T term = block[g * a.rstride + c] * xs[c];
-                sum[g] = sum[g] + term;
-              }
-          }
+          if (rows == kRows)
+            accumulate(block, xs, std::integral_constant<int64_t, kRows>{});
+          else
+            accumulate(block, xs, rows);
         }
         for (int64_t g = 0; g < rows; ++g) py[(r0 + g) * y.stride] += sum[g];
       }
