@@ -123,6 +123,30 @@ def test_dense_and_elementwise_transforms():
     assert len(sim_kinds) == 3
 
 
+@pytest.mark.parametrize("pairs", [1, 2], ids=["dense", "merged-bsr"])
+def test_spike_weights_stored_by_columns(pairs):
+    """Weights multiplying spikes are stored by columns (one product, or nengo's
+    merged block-sparse one); their gradients go through the rate counterpart."""
+    rng = np.random.RandomState(1)
+    # (Seeds that put no rate neuron near its threshold, where finite differences
+    # straddle the kink.)
+    with nengo.Network(seed=1) as net:
+        inp = nengo.Node(np.zeros(2))
+        out = nengo.Node(size_in=1)
+        for _ in range(pairs):
+            a, b = nengo.Ensemble(130, 2), nengo.Ensemble(131, 1)
+            nengo.Connection(inp, a, synapse=None)
+            nengo.Connection(
+                a.neurons, b.neurons, transform=rng.randn(131, 130) * 1e-3, synapse=None
+            )
+            nengo.Connection(b, out, synapse=None)
+        nengo.Probe(out)
+    with nengo_native.Simulator(net, minibatch_size=2, progress_bar=False) as sim:
+        assert sim._program.layout.column_major
+    errors = check(net, inputs(inp))
+    assert any("131, 130" in str(key) for key in errors), list(errors)
+
+
 def test_sparse_transform():
     with nengo.Network(seed=0) as net:
         inp = nengo.Node(np.zeros(4))

@@ -126,6 +126,47 @@ def test_trained_values_in_sim_data_and_kept_through_reset():
         assert np.array_equal(sim.data[conn].weights, built_weights)
 
 
+@pytest.mark.parametrize("pairs", [1, 2], ids=["dense", "merged-bsr"])
+def test_trained_weights_stored_by_columns_read_and_reset(pairs):
+    """Neuron-to-neuron weights of spiking ensembles live in the arena by columns
+    (one matrix, or nengo's merged stack): sim.data shows them in nengo's shape,
+    fit changes them, reset puts back the built ones or keeps the trained ones."""
+    rng = np.random.RandomState(0)
+    with nengo.Network(seed=1) as net:
+        inp = nengo.Node(np.zeros(2))
+        out = nengo.Node(size_in=1)
+        conns = []
+        for _ in range(pairs):
+            a, b = nengo.Ensemble(130, 2), nengo.Ensemble(131, 1)
+            nengo.Connection(inp, a, synapse=None)
+            transform = rng.randn(131, 130) * 1e-3
+            conns.append(
+                nengo.Connection(
+                    a.neurons, b.neurons, transform=transform, synapse=None
+                )
+            )
+            nengo.Connection(b, out, synapse=None)
+        p_out = nengo.Probe(out)
+    x, y = product_data(16)
+    with nengo_native.Simulator(net, minibatch_size=8, progress_bar=False) as sim:
+        assert len(sim._program.layout.column_major) == 1
+        built = [sim.data[c].weights.copy() for c in conns]
+        for c, weights in zip(conns, built):
+            np.testing.assert_array_equal(weights, c.transform.init)
+            signal = sim.model.sig[c]["weights"]
+            np.testing.assert_array_equal(sim.signals[signal], c.transform.init)
+        sim.compile(optimizer=optimizers.Adam(0.01), loss={p_out: "mse"})
+        sim.fit({inp: x}, {p_out: y}, epochs=1)
+        trained = [sim.data[c].weights.copy() for c in conns]
+        assert not np.allclose(trained[0], built[0])
+        sim.reset(include_trainable=False)
+        for c, weights in zip(conns, trained):
+            np.testing.assert_array_equal(sim.data[c].weights, weights)
+        sim.reset()
+        for c, weights in zip(conns, built):
+            np.testing.assert_array_equal(sim.data[c].weights, weights)
+
+
 def test_accuracy_metric_reads_one_hot_and_class_ids():
     y_pred = np.array([[[0.1, 0.9]], [[0.8, 0.2]], [[0.3, 0.7]]])
     ids = np.array([[[1]], [[1]], [[1]]])

@@ -65,7 +65,7 @@ class Runtime:
         )
         self.arena = self.executor.arena
         self.int_arena = self.executor.int_arena
-        self.initial_arena, self.initial_int_arena = layout.initial_arena()
+        layout.fill(self.arena, self.int_arena)
         self.callbacks: dict = {}
         self.feeds: dict = {}  # node -> (feed index, FeedStep)
         for step in program.steps:
@@ -103,11 +103,31 @@ class Runtime:
         self._node_tapes: dict = {}  # op -> [(t, x)] recorded in training runs
         self._recording = False
         self._written = self._written_ranges()
+        # What reset puts back: the state, and the parameters users can write through
+        # `sim.signals`; the others (weights, most of the arena) only after training
+        # changed them, since they are re-read from the model's signals.
+        self._initial_state = self.save_state()
+        self._writable_params = [
+            base
+            for base in layout.offset
+            if not (layout.batched[base] or base in layout.clock or base.readonly)
+        ]
+        self.params_changed = False
+        self._constant_feeds = {
+            node: self.arena[self._feed_index(step)].copy()
+            for node, (_, step) in self.feeds.items()
+            if step.producer is None
+        }
 
     def reset_memory(self) -> None:
-        self.arena[:] = self.initial_arena
-        self.int_arena[:] = self.initial_int_arena
-        self.program.layout.sync_ints(self.signals, self.int_arena, to_core=False)
+        self.restore_state(self._initial_state, sync=False)
+        layout = self.program.layout
+        if self.params_changed:
+            layout.fill(self.arena, self.int_arena, [*layout.offset])
+            self.params_changed = False
+        else:
+            layout.fill(self.arena, self.int_arena, self._writable_params)
+        layout.sync_ints(self.signals, self.int_arena, to_core=False)
         self.executor.reset_kernels()
 
     def save_state(self) -> tuple:
@@ -341,11 +361,16 @@ class Runtime:
         samples = [buf[:k] for buf, k in zip(buffers, written)]
         return samples, self.executor.steps_completed, error
 
+    def _feed_index(self, step: FeedStep) -> np.ndarray:
+        """Arena indices of a fed node's output, (batch, size)."""
+        off, n, stride, bstride = step.ref
+        return off + np.add.outer(
+            bstride * np.arange(self.batch), stride * np.arange(n)
+        )
+
     def _restore_constant(self, step: FeedStep) -> None:
         """A constant node outputs its value again once its data runs out."""
-        off, n, stride, bstride = step.ref
-        idx = off + np.add.outer(bstride * np.arange(self.batch), stride * np.arange(n))
-        self.arena[idx] = self.initial_arena[idx]
+        self.arena[self._feed_index(step)] = self._constant_feeds[step.node]
 
 
 def _blocking_reverse(g_out: np.ndarray):

@@ -125,6 +125,7 @@ class Trainer:
     def set(self, key, value: np.ndarray) -> None:
         offsets = self._offsets[key]
         self.runtime.arena[offsets] = np.reshape(value, offsets.shape)
+        self.runtime.params_changed = True
 
     def _grad(self, key) -> np.ndarray:
         return self.runtime.grad[self._offsets[key]]
@@ -388,6 +389,7 @@ class Trainer:
                         )
                         compiled.optimizer.apply(params, {"parameters": grad[flat]})
                         arena[flat] = params["parameters"]
+                        runtime.params_changed = True
                         for k, v in values.items():
                             sums[k] = sums.get(k, 0.0) + v
                         if tracker is not None:

@@ -262,7 +262,8 @@ def executor_chain(conv, make_transpose, batch):
         executor.add_kernel(lowering.kernel_kind(key), params)
     for sig in (Y1, Y2):
         executor.add_probe(*layout.mat_ref(sig), 1.0)
-    arena, _ = layout.initial_arena()
+    arena = np.zeros(layout.size)
+    layout.fill(arena, np.zeros(1, dtype=np.int64))
     start = layout.offset[X]
     arena[start : start + batch * X.size] = rng.randn(batch * X.size)  # items differ
     written = np.zeros(layout.size, dtype=np.uint8)

@@ -241,3 +241,152 @@ def test_integer_signals_run_natively_and_stay_integers():
     for ref, native in zip(run(nengo.Simulator), run(nengo_native.Simulator)):
         assert native.dtype == ref.dtype
         assert np.array_equal(native, ref)
+
+
+# -- weights stored by columns (products of spikes) -----------------------------------
+
+
+def spiking_pairs(
+    rows, cols, pairs=1, neuron_type=None, seed=0, probe_weights=False, **ens_kwargs
+):
+    """``pairs`` parallel connections of neuron-to-neuron weights out of spiking
+    ensembles; nengo's optimizer merges two or more into one BsrDotInc."""
+    rng = np.random.RandomState(seed)
+    with nengo.Network(seed=3) as net:
+        if neuron_type is not None:
+            net.config[nengo.Ensemble].neuron_type = neuron_type
+        u = nengo.Node(lambda t: [np.sin(9 * t), np.cos(7 * t)])
+        probes = []
+        for _ in range(pairs):
+            pre = nengo.Ensemble(cols, 2, **ens_kwargs)
+            post = nengo.Ensemble(rows, 2, **ens_kwargs)
+            nengo.Connection(u, pre)
+            conn = nengo.Connection(
+                pre.neurons,
+                post.neurons,
+                transform=rng.randn(rows, cols) * 2e-3,
+                synapse=0.005,
+            )
+            probes.append(nengo.Probe(post.neurons, synapse=0.01))
+            if probe_weights:
+                nengo.Probe(conn, "weights")
+    return net, u, probes
+
+
+def column_major_shapes(sim) -> list:
+    return sorted(base.shape for base in sim._program.layout.column_major)
+
+
+@pytest.mark.parametrize(
+    "rows, cols, pairs, shape",
+    [(181, 97, 1, (181, 97)), (101, 96, 2, (2, 101, 96))],
+    ids=["dense", "merged-bsr"],
+)
+def test_spike_products_read_weights_by_columns_and_match_nengo(
+    rows, cols, pairs, shape
+):
+    """Weights multiplying spikes are stored by columns and only the columns of
+    neurons that spiked are read; the outputs are nengo's (bit for bit where nengo
+    uses scipy's block-sparse product, whose order of additions the kernel keeps)."""
+    net, _, probes = spiking_pairs(rows, cols, pairs)
+    with nengo.Simulator(net, progress_bar=False) as ref:
+        ref.run_steps(150)
+    with nengo_native.Simulator(net, progress_bar=False) as sim:
+        assert column_major_shapes(sim) == [shape]
+        sim.run_steps(150)
+    for p in probes:
+        assert ref.data[p].any()
+        if pairs > 1:
+            np.testing.assert_array_equal(sim.data[p], ref.data[p])
+        else:
+            np.testing.assert_allclose(sim.data[p], ref.data[p], atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("pairs", [1, 2], ids=["dense", "merged-bsr"])
+@pytest.mark.parametrize("minibatch_size", [5, 40])
+def test_spike_products_give_each_item_its_own_run(pairs, minibatch_size):
+    """Items spike differently, so each reads its own columns; each item's output
+    is, bit for bit, the same input run alone (minibatch 40 splits rows into tiles)."""
+    net, u, probes = spiking_pairs(131, 128, pairs)
+    n_steps = 60
+    t = np.arange(1, n_steps + 1)[None, :, None] * 0.001
+    freq = np.arange(1, minibatch_size + 1)[:, None, None]
+    data = np.concatenate([np.sin(40 * freq * t), np.cos(25 * freq * t)], axis=-1)
+    with nengo_native.Simulator(
+        net, progress_bar=False, minibatch_size=minibatch_size
+    ) as sim:
+        assert column_major_shapes(sim)
+        sim.run_steps(n_steps, data={u: data})
+        batched = [sim.data[p] for p in probes]
+    with nengo_native.Simulator(net, progress_bar=False) as one:
+        for item in (0, minibatch_size - 1):
+            one.reset()
+            one.run_steps(n_steps, data={u: data[item : item + 1]})
+            for p, out in zip(probes, batched):
+                np.testing.assert_array_equal(out[item], one.data[p])
+    assert not np.array_equal(batched[0][0], batched[0][-1])
+
+
+def test_spike_products_split_over_threads_give_the_same_numbers(tmp_path):
+    """A product big enough to split its rows over threads: 1 and 2 threads agree."""
+    script = tmp_path / "run.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import sys
+            import nengo, numpy as np
+            import nengo_native
+            sys.path.insert(0, sys.argv[2])
+            from test_lower_dot import spiking_pairs
+
+            nengo.rc.set("decoder_cache", "enabled", "False")
+            # Most neurons fire at 400-500 Hz: enough spikes that the product's
+            # work passes the threshold for threads.
+            net, _, probes = spiking_pairs(
+                3000,
+                1500,
+                max_rates=nengo.dists.Uniform(400, 500),
+                intercepts=nengo.dists.Uniform(-1, -0.5),
+            )
+            with nengo_native.Simulator(net, progress_bar=False) as sim:
+                assert sim._program.layout.column_major
+                sim.run_steps(40)
+            np.save(sys.argv[1], sim.data[probes[0]])
+            """
+        )
+    )
+    results = []
+    for threads in ("1", "2"):
+        out = tmp_path / f"out{threads}.npy"
+        env = dict(
+            os.environ,
+            OMP_NUM_THREADS=threads,
+            OPENBLAS_NUM_THREADS="1",
+            MKL_NUM_THREADS="1",
+        )
+        cmd = [sys.executable, str(script), str(out), os.path.dirname(__file__)]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        results.append(np.load(out))
+    assert np.array_equal(results[0], results[1])
+    assert np.abs(results[0]).max() > 0
+
+
+@pytest.mark.parametrize(
+    "case", ["rate neurons", "probed weights", "non-finite weights", "small"]
+)
+def test_weights_stay_row_major_where_columns_do_not_pay(case):
+    """Rates are rarely zero; probed weights are read as a whole by nengo's code;
+    a zero spike times an infinite weight must stay NaN, as in numpy; and small
+    matrices gain nothing."""
+    rows, cols = (16, 16) if case == "small" else (181, 97)
+    net, _, _ = spiking_pairs(
+        rows,
+        cols,
+        neuron_type=nengo.RectifiedLinear() if case == "rate neurons" else None,
+        probe_weights=case == "probed weights",
+    )
+    if case == "non-finite weights":
+        net.connections[-1].transform = np.full((rows, cols), np.inf)
+    with nengo_native.Simulator(net, progress_bar=False) as sim:
+        assert column_major_shapes(sim) == []

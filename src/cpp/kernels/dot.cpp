@@ -37,6 +37,36 @@ using ConstBatchMat =
 }  // namespace
 
 template <typename T>
+void InputEvents<T>::reserve(int64_t n, int64_t batch) {
+  ptr.assign(static_cast<size_t>(n + 1), 0);
+  index.resize(static_cast<size_t>(n * batch));
+  item.resize(static_cast<size_t>(n * batch));
+  value.resize(static_cast<size_t>(n * batch));
+}
+
+template <typename T>
+void InputEvents<T>::gather(const T* x, int64_t n, int64_t stride, int64_t bstride,
+                            int64_t batch) {
+  int64_t e = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    for (int64_t b = 0; b < batch; ++b) {
+      const T v = x[b * bstride + j * stride];
+      if (v != T(0)) {  // NaN and infinities are events: they must reach the sums
+        index[e] = j;
+        item[e] = b;
+        value[e] = v;
+        ++e;
+      }
+    }
+    ptr[j + 1] = e;
+  }
+  count = e;
+}
+
+template struct InputEvents<float>;
+template struct InputEvents<double>;
+
+template <typename T>
 DotIncKernel<T>::DotIncKernel(const Params& p, const Shape& s) {
   const size_t n = p.int_array("Y_off").size();
   a_ = read_mat_refs(p, "A", n, s.arena_size, s.batch);
@@ -50,9 +80,20 @@ DotIncKernel<T>::DotIncKernel(const Params& p, const Shape& s) {
       throw std::invalid_argument("dot_inc: shapes do not match (" + std::to_string(a.rows) +
                                   "x" + std::to_string(a.cols) + " @ " +
                                   std::to_string(x_[i].n) + " -> " + std::to_string(y_[i].n) + ")");
-    work_ += a.rows * a.cols * s.batch;
     product_off_.push_back(scratch);
     scratch += a.rows * s.batch;
+    // Weights stored by columns and shared by the batch: tasks of rows over every
+    // item, their accumulators sized to stay cached (see kColumnTileElements).
+    by_columns_.push_back(a.rstride == 1 && a.cstride != 1 && a.bstride == 0 && a.rows > 1);
+    events_.emplace_back();
+    if (by_columns_.back()) {
+      events_.back().reserve(x_[i].n, s.batch);
+      const int64_t tile = std::max<int64_t>(8, kColumnTileElements / s.batch / 8 * 8);
+      for (int64_t r = 0; r < a.rows; r += tile)
+        tasks_.push_back({static_cast<int64_t>(i), r, std::min(a.rows, r + tile)});
+      continue;
+    }
+    dense_work_ += a.rows * a.cols * s.batch;
     if (a.cstride != 1 || x_[i].stride != 1) continue;  // strided: Eigen, item by item
     // Row tiles of every item, small enough to spread one big matrix over threads.
     const int64_t row_work = std::max<int64_t>(1, a.cols * s.batch);
@@ -125,6 +166,68 @@ void dense_rows_dispatch(const float* a, int64_t lda, const float* x, int64_t ld
   dense_rows(a, lda, x, ldx, n, batch, begin, end, out, ldo);
 }
 
+// out[r] += column_m[r] * value_m for m = 0..M-1 in turn, for r in [0, n): one pass
+// over the outputs for M input events, each output adding them in order.
+template <typename T, int M>
+NENGO_NATIVE_INLINE void add_columns(const T* const* columns, const T* values, int64_t n,
+                                     T* __restrict out) {
+  using V = simd::V<T>;
+  constexpr int64_t W = simd::kWidth<T>;
+  V v[M];
+  for (int m = 0; m < M; ++m) v[m] = simd::splat(values[m]);
+  int64_t r = 0;
+  for (; r + W <= n; r += W) {
+    V sum = simd::load(out + r);
+    for (int m = 0; m < M; ++m) sum = sum + simd::load(columns[m] + r) * v[m];
+    simd::store(out + r, sum);
+  }
+  for (; r < n; ++r) {
+    T sum = out[r];
+    for (int m = 0; m < M; ++m) sum = sum + columns[m][r] * values[m];
+    out[r] = sum;
+  }
+}
+
+// Adds events [e0, e1) (see InputEvents) into out (n rows per item, items `ldo` apart):
+// event e adds input index[e]'s column, which starts at a + (index[e] - j0) * lda. Runs
+// of up to four events of one item (every run at minibatch 1) share a pass.
+template <typename T>
+NENGO_NATIVE_INLINE void add_events(const T* a, int64_t lda, int64_t j0, const int64_t* index,
+                                    const int64_t* item, const T* value, int64_t e0,
+                                    int64_t e1, int64_t n, T* out, int64_t ldo) {
+  constexpr int kRun = 4;
+  const T* columns[kRun];
+  for (int64_t e = e0; e < e1;) {
+    int m = 0;
+    while (m < kRun && e + m < e1 && item[e + m] == item[e]) {
+      columns[m] = a + (index[e + m] - j0) * lda;
+      ++m;
+    }
+    T* o = out + item[e] * ldo;
+    switch (m) {
+      case 4: add_columns<T, 4>(columns, value + e, n, o); break;
+      case 3: add_columns<T, 3>(columns, value + e, n, o); break;
+      case 2: add_columns<T, 2>(columns, value + e, n, o); break;
+      default: add_columns<T, 1>(columns, value + e, n, o); break;
+    }
+    e += m;
+  }
+}
+
+NENGO_NATIVE_MULTIVERSION
+void add_events_dispatch(const double* a, int64_t lda, int64_t j0, const int64_t* index,
+                         const int64_t* item, const double* value, int64_t e0, int64_t e1,
+                         int64_t n, double* out, int64_t ldo) {
+  add_events(a, lda, j0, index, item, value, e0, e1, n, out, ldo);
+}
+
+NENGO_NATIVE_MULTIVERSION
+void add_events_dispatch(const float* a, int64_t lda, int64_t j0, const int64_t* index,
+                         const int64_t* item, const float* value, int64_t e0, int64_t e1,
+                         int64_t n, float* out, int64_t ldo) {
+  add_events(a, lda, j0, index, item, value, e0, e1, n, out, ldo);
+}
+
 }  // namespace
 
 template <typename T>
@@ -133,13 +236,29 @@ void DotIncKernel<T>::forward(const Context<T>& ctx) {
   // numpy adds the finished product to Y: products go to scratch first, then to Y item
   // by item in Program order (items writing one signal add in a fixed order). Items of
   // one step never read what another writes (the planner's levels).
-  parallel_for(static_cast<int64_t>(tasks_.size()), work_ >= kParallelThreshold,
+  int64_t work = dense_work_;
+  for (size_t i = 0; i < a_.size(); ++i) {
+    if (!by_columns_[i]) continue;
+    const VecRef& x = x_[i];
+    events_[i].gather(ctx.data + x.off, x.n, x.stride, x.bstride, batch);
+    work += events_[i].count * a_[i].rows;
+  }
+  parallel_for(static_cast<int64_t>(tasks_.size()), work >= kParallelThreshold,
                [&](int64_t t) {
                  const DenseTask& task = tasks_[t];
                  const MatRef& a = a_[task.item];
                  const VecRef& x = x_[task.item];
                  T* out = product_.data() + product_off_[task.item];
-                 if (a.bstride == 0) {
+                 if (by_columns_[task.item]) {
+                   // Each output sums its nonzero inputs' terms in input order.
+                   const InputEvents<T>& ev = events_[task.item];
+                   const int64_t rows = task.end - task.begin;
+                   for (int64_t b = 0; b < batch; ++b)
+                     std::fill_n(out + b * a.rows + task.begin, rows, T(0));
+                   add_events_dispatch(ctx.data + a.off + task.begin, a.cstride, 0,
+                                       ev.index.data(), ev.item.data(), ev.value.data(), 0,
+                                       ev.count, rows, out + task.begin, a.rows);
+                 } else if (a.bstride == 0) {
                    dense_rows_dispatch(ctx.data + a.off, a.rstride, ctx.data + x.off, x.bstride,
                                        a.cols, batch, task.begin, task.end, out, a.rows);
                  } else {
@@ -158,7 +277,7 @@ void DotIncKernel<T>::forward(const Context<T>& ctx) {
     if (a.rows == 0) continue;
     Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>> product(
         product_.data() + product_off_[i], a.rows, batch);
-    if (a.cstride != 1 || x.stride != 1) {
+    if (!by_columns_[i] && (a.cstride != 1 || x.stride != 1)) {
       // Strided operands (rare): Eigen evaluates one dot product per output element, in
       // order, whatever the batch.
       for (int64_t b = 0; b < batch; ++b) {
@@ -297,7 +416,13 @@ BsrDotIncKernel<T>::BsrDotIncKernel(const Params& p, const Shape& s) {
     // enough to pay for copying X: not for one-row blocks (decoders, CSR), and not
     // for one-column encoder blocks, whose per-item path is a contiguous vector update.
     const bool encoder = a.C == 1 && a.rstride == 1 && nblocks == a.nbrow;
-    lanes_.push_back(s.batch >= 4 && a.bstride == 0 && a.R >= 4 && !encoder);
+    // nengo's blocks are row-major; contiguous columns of several columns come from
+    // the planner's column-major layout.
+    by_columns_.push_back(a.rstride == 1 && a.C > 1 && a.bstride == 0);
+    events_.emplace_back();
+    if (by_columns_.back()) events_.back().reserve(x_[i].n, s.batch);
+    lanes_.push_back(s.batch >= 4 && a.bstride == 0 && a.R >= 4 && !encoder &&
+                     !by_columns_.back());
     item_work_[i] = (nblocks * a.R * a.C + y_[i].n) * s.batch;
     work_ += item_work_[i];
     max_item_work_ = std::max(max_item_work_, item_work_[i]);
@@ -451,7 +576,43 @@ void bsr_block_row_lanes_dispatch(const BsrRef& a, const int64_t* ptr, const int
 }  // namespace
 
 template <typename T>
-void BsrDotIncKernel<T>::run_item(const Context<T>& ctx, int64_t i, bool parallel_rows) const {
+void BsrDotIncKernel<T>::run_item_by_columns(const Context<T>& ctx, int64_t i,
+                                             bool parallel_rows) {
+  const BsrRef& a = a_[i];
+  const VecRef &x = x_[i], &y = y_[i];
+  const int64_t* ptr = indptr_.data() + a.indptr_start;
+  const int64_t* idx = indices_.data() + a.indices_start;
+  const int64_t batch = ctx.batch;
+  InputEvents<T>& ev = events_[i];
+  ev.gather(ctx.data + x.off, x.n, x.stride, x.bstride, batch);
+  // The work is the events' share of the dense product's.
+  const bool parallel =
+      parallel_rows && item_work_[i] * ev.count >= kParallelThreshold * std::max<int64_t>(1, x.n * batch);
+  const int64_t tile = std::max<int64_t>(8, kColumnTileElements / batch / 8 * 8);
+  const int64_t tiles = (a.R + tile - 1) / tile;
+  parallel_for(a.nbrow * tiles, parallel, [&](int64_t task) {
+    const int64_t block_row = task / tiles, r0 = (task % tiles) * tile;
+    const int64_t rows = std::min(tile, a.R - r0);
+    // scipy's order, as in run_item: each row from zero, blocks in stored order, then
+    // columns; only nonzero inputs add anything.
+    thread_local std::vector<T> sums;
+    if (sums.size() < static_cast<size_t>(rows * batch)) sums.resize(rows * batch);
+    std::fill_n(sums.begin(), rows * batch, T(0));
+    for (int64_t k = ptr[block_row]; k < ptr[block_row + 1]; ++k) {
+      const int64_t j0 = idx[k] * a.C;
+      add_events_dispatch(ctx.data + a.off + k * a.kstride + r0, a.cstride, j0, ev.index.data(),
+                          ev.item.data(), ev.value.data(), ev.ptr[j0], ev.ptr[j0 + a.C], rows,
+                          sums.data(), rows);
+    }
+    T* py = ctx.data + y.off + (block_row * a.R + r0) * y.stride;
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t r = 0; r < rows; ++r) py[r * y.stride + b * y.bstride] += sums[b * rows + r];
+  });
+}
+
+template <typename T>
+void BsrDotIncKernel<T>::run_item(const Context<T>& ctx, int64_t i, bool parallel_rows) {
+  if (by_columns_[i]) return run_item_by_columns(ctx, i, parallel_rows);
   const BsrRef& a = a_[i];
   const VecRef &x = x_[i], &y = y_[i];
   const int64_t* ptr = indptr_.data() + a.indptr_start;

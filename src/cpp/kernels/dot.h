@@ -9,6 +9,22 @@
 
 namespace nengo_native {
 
+// The nonzero elements of a product's input over a minibatch, by input index: index j's
+// are events [ptr[j], ptr[j + 1]), each an item and its value, items ascending. A
+// spiking population's output is mostly zeros, and a zero input adds nothing to a sum
+// (its weights are finite: the planner checks), so products over weights stored by
+// columns (the planner's column-major layout) read only the columns of these events.
+template <typename T>
+struct InputEvents {
+  std::vector<int64_t> ptr, index, item;
+  std::vector<T> value;
+  int64_t count = 0;
+
+  void reserve(int64_t n, int64_t batch);
+  // Collect the events of x (n elements at `stride`, items `bstride` apart).
+  void gather(const T* x, int64_t n, int64_t stride, int64_t bstride, int64_t batch);
+};
+
 template <typename T>
 class DotIncKernel : public Kernel<T> {
  public:
@@ -23,6 +39,9 @@ class DotIncKernel : public Kernel<T> {
   struct DenseTask {
     int64_t item, begin, end;
   };
+  // Accumulators (rows x batch) a column-major task keeps: they stay in the L1 cache
+  // while the task's slices of the active columns stream past.
+  static constexpr int64_t kColumnTileElements = 2048;
   // Multiply-adds per task: enough that a task outweighs its scheduling, few enough
   // that one big matrix spreads over the threads.
   static constexpr int64_t kDenseTaskWork = 1 << 16;
@@ -30,10 +49,14 @@ class DotIncKernel : public Kernel<T> {
 
   std::vector<MatRef> a_;
   std::vector<VecRef> x_, y_;
+  // Per item: its A is shared and stored by columns, so its product adds the columns of
+  // its input's events (rows x work per event); else rows are dot products.
+  std::vector<bool> by_columns_;
+  std::vector<InputEvents<T>> events_;
   std::vector<DenseTask> tasks_;
   std::vector<int64_t> product_off_;  // each item's (rows x batch) block of product_
   std::vector<T> product_;
-  int64_t work_ = 0;
+  int64_t dense_work_ = 0;
 };
 
 // A block-sparse matrix: nbrow block rows of R x C blocks; block k's element (r, c) is at
@@ -54,10 +77,18 @@ class BsrDotIncKernel : public Kernel<T> {
   void backward(const Context<T>& ctx, T* grad) override;
 
  private:
-  void run_item(const Context<T>& ctx, int64_t i, bool parallel_rows) const;
+  void run_item(const Context<T>& ctx, int64_t i, bool parallel_rows);
+  void run_item_by_columns(const Context<T>& ctx, int64_t i, bool parallel_rows);
+
+  // Accumulators (rows x batch) a block row's column-major task keeps (see DotIncKernel).
+  static constexpr int64_t kColumnTileElements = 2048;
 
   std::vector<BsrRef> a_;
   std::vector<bool> lanes_;  // items in vector lanes (see bsr_block_row_lanes)
+  // Per item: blocks stored by columns (the planner's column-major layout, for spiking
+  // inputs), which add the columns of the input's events; see InputEvents.
+  std::vector<bool> by_columns_;
+  std::vector<InputEvents<T>> events_;
   std::vector<int64_t> indptr_, indices_;
   std::vector<VecRef> x_, y_;
   std::vector<int64_t> chain_ptr_, item_work_;

@@ -92,7 +92,8 @@ def plan(
     used = set(bases)
     feedable = [n for n in input_nodes(model) if model.sig[n]["out"].base in used]
     written |= {model.sig[node]["out"].base for node in feedable}
-    layout = Layout(bases, written, batch, dtype)
+    column_major = lower_dot.column_major_weights(step_order, written)
+    layout = Layout(bases, written, batch, dtype, column_major)
     # Shared by the batch but written every step: training records it like state.
     layout.clock = [
         sig.base

@@ -34,10 +34,16 @@ class Layout:
         Minibatch size.
     dtype : numpy.dtype
         Float type of the arena.
+    column_major : set of Signal, optional
+        Base matrices (2-D, or stacks of matrices) stored with their last two axes
+        swapped, so that each column is contiguous: the weights of products whose input
+        is mostly zeros (spikes), which then read only the columns of nonzero inputs.
+        No view of these bases may be used, only the bases themselves.
     """
 
-    def __init__(self, bases, written, batch, dtype):
+    def __init__(self, bases, written, batch, dtype, column_major=()):
         self.batch = batch
+        self.column_major = set(column_major)
         self.dtype = np.dtype(dtype)
         # Lowerings ask for the same signals' references many times.
         # Bases shared by the batch but written every step (the time), set by the
@@ -69,21 +75,28 @@ class Layout:
 
     # -- arena contents -------------------------------------------------------------
 
-    def initial_arena(self) -> tuple[np.ndarray, np.ndarray]:
-        """Initial float and integer arenas (every batch item starts the same)."""
-        arena = np.zeros(self.size, dtype=self.dtype)
-        for base, off in self.offset.items():
+    def fill(self, arena: np.ndarray, int_arena: np.ndarray, bases=None) -> None:
+        """Write the initial values of ``bases`` (default: all) into the arenas, every
+        batch item the same."""
+        if bases is None:
+            bases = [*self.offset, *self.int_offset]
+        for base in bases:
+            if base in self.int_offset:
+                off = self.int_offset[base]
+                int_arena[off : off + base.size] = np.ravel(base.initial_value)
+                continue
+            off = self.offset[base]
             if base in self.sparse:
                 values = self.sparse[base].data
             else:
-                values = np.asarray(base.initial_value).ravel()
+                values = np.asarray(base.initial_value)
             copies = self.batch if self.batched[base] else 1
-            arena[off : off + copies * values.size] = np.tile(values, copies)
-        int_arena = np.zeros(self.int_size, dtype=np.int64)
-        for base, off in self.int_offset.items():
-            values = np.asarray(base.initial_value).ravel()
-            int_arena[off : off + values.size] = values
-        return arena, int_arena
+            target = arena[off : off + copies * values.size]
+            if base in self.column_major:
+                swapped = base.shape[:-2] + base.shape[-1:] + base.shape[-2:-1]
+                target.reshape(swapped)[...] = np.swapaxes(values, -1, -2)
+            else:
+                target.reshape(copies, values.size)[...] = values.ravel()
 
     def signal_dict(
         self, arena: np.ndarray, int_arena: np.ndarray, item: int = 0
@@ -93,7 +106,7 @@ class Layout:
         nengo's own ``make_step`` closures (fallback operators, Python functions) read
         and write the simulator's memory through it.
         """
-        signals = NativeSignalDict()
+        signals = NativeSignalDict(self.elemstrides)
         for base, off in self.offset.items():
             if self.batched[base]:
                 off += item * (
@@ -105,7 +118,12 @@ class Layout:
                 value = csr.copy()
                 value.data = data  # scipy's constructor copies; the core needs a view
             else:
-                value = arena[off : off + base.size].reshape(base.shape)
+                flat = signals.flat[base] = arena[off : off + base.size]
+                if base in self.column_major:
+                    swapped = base.shape[:-2] + base.shape[-1:] + base.shape[-2:-1]
+                    value = flat.reshape(swapped).swapaxes(-1, -2)
+                else:
+                    value = flat.reshape(base.shape)
                 value.flags.writeable = not base.readonly
             dict.__setitem__(signals, base, value)
         for base in self.int_offset:
@@ -129,6 +147,27 @@ class Layout:
 
     # -- references for kernels -----------------------------------------------------
 
+    def elemstrides(self, sig: Signal) -> tuple[int, ...]:
+        """Arena element strides of ``sig``: nengo's, except in a column-major base.
+
+        Of a column-major base, only whole matrices can be viewed (the base itself,
+        or one or more matrices of a stack: nengo's optimizer merges weights into a
+        stack and leaves each connection a view of its own matrix); a matrix starts
+        at the same element in both orders.
+        """
+        base = sig.base
+        if base not in self.column_major:
+            return sig.elemstrides
+        rows, cols = base.shape[-2:]
+        whole_matrices = (
+            sig.shape[-2:] == (rows, cols)
+            and sig.elemstrides[-2:] == base.elemstrides[-2:]
+            and sig.elemoffset % (rows * cols) == 0
+        )
+        if not whole_matrices:
+            raise ValueError(f"{sig} views part of a matrix of column-major {base}")
+        return tuple(sig.elemstrides[:-2]) + (1, rows)
+
     def bstride(self, sig: Signal) -> int:
         base = sig.base
         if not self.batched[base]:
@@ -142,7 +181,7 @@ class Layout:
             arena[self.start(sig) :],
             shape=(self.batch,) + sig.shape,
             strides=(self.bstride(sig) * itemsize,)
-            + tuple(s * itemsize for s in sig.elemstrides),
+            + tuple(s * itemsize for s in self.elemstrides(sig)),
             writeable=self.batched[sig.base],
         )
         return view
@@ -156,7 +195,7 @@ class Layout:
         the array is shared)."""
         offsets = self._elem_offsets.get(sig)
         if offsets is None:
-            strides = sig.elemstrides
+            strides = self.elemstrides(sig)
             offsets = np.full(sig.shape, self.start(sig), dtype=np.int64)
             for axis, (n, stride) in enumerate(zip(sig.shape, strides)):
                 shape = [1] * sig.ndim
@@ -176,7 +215,7 @@ class Layout:
     def _vec_ref(self, sig: Signal):
         if sig.ndim == 0:
             return (self.start(sig), 1, 1, self.bstride(sig))
-        dims = [(n, s) for n, s in zip(sig.shape, sig.elemstrides) if n != 1]
+        dims = [(n, s) for n, s in zip(sig.shape, self.elemstrides(sig)) if n != 1]
         if len(dims) > 1:
             return None
         n, stride = dims[0] if dims else (1, 1)
@@ -187,9 +226,9 @@ class Layout:
         if sig.ndim > 2:
             return None
         if sig.ndim == 2:
-            (rows, cols), (rs, cs) = sig.shape, sig.elemstrides
+            (rows, cols), (rs, cs) = sig.shape, self.elemstrides(sig)
         elif sig.ndim == 1:
-            rows, cols, rs, cs = 1, sig.shape[0], 0, sig.elemstrides[0]
+            rows, cols, rs, cs = 1, sig.shape[0], 0, self.elemstrides(sig)[0]
         else:
             rows, cols, rs, cs = 1, 1, 0, 0
         return (self.start(sig), rows, cols, rs, cs, self.bstride(sig))
@@ -212,7 +251,14 @@ def ref_fields(prefix: str, refs, fields) -> dict[str, np.ndarray]:
 
 
 class NativeSignalDict(SignalDict):
-    """nengo's `SignalDict`, with views computed in the arena's element size."""
+    """nengo's `SignalDict`, with views computed in the arena's element size and
+    order (see `Layout.elemstrides`)."""
+
+    def __init__(self, elemstrides):
+        super().__init__()
+        self._elemstrides = elemstrides
+        # Each dense float base's arena slice; integer bases are their own arrays.
+        self.flat: dict[Signal, np.ndarray] = {}
 
     def __getitem__(self, key):
         try:
@@ -221,14 +267,14 @@ class NativeSignalDict(SignalDict):
             if not (isinstance(key, Signal) and key.is_view):
                 raise
             base = dict.__getitem__(self, key.base)
-            itemsize = base.dtype.itemsize
-            view = np.ndarray(
-                buffer=base,
-                dtype=base.dtype,
+            flat = self.flat.get(key.base)
+            if flat is None:
+                flat = base.reshape(-1)
+            view = np.lib.stride_tricks.as_strided(
+                flat[key.elemoffset :],
                 shape=key.shape,
-                offset=key.elemoffset * itemsize,
-                strides=tuple(s * itemsize for s in key.elemstrides),
+                strides=tuple(s * flat.itemsize for s in self._elemstrides(key)),
+                writeable=base.flags.writeable and not key.readonly,
             )
-            view.flags.writeable = base.flags.writeable and not key.readonly
             dict.__setitem__(self, key, view)
             return view

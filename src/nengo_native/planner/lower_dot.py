@@ -3,10 +3,53 @@
 from __future__ import annotations
 
 import numpy as np
+from nengo.builder.neurons import SimNeurons
 from nengo.builder.operator import BsrDotInc, DotInc, ElementwiseInc, SparseDotInc
 
 from .layout import MAT_FIELDS, VEC_FIELDS, Layout, ref_fields
 from .lowering import Lowering, register
+
+# Smallest weights worth storing by columns: enough rows that one column is a long
+# contiguous run, enough elements that skipping columns saves real memory traffic.
+COLUMN_MAJOR_MIN_ROWS = 32
+COLUMN_MAJOR_MIN_SIZE = 1 << 14
+
+
+def column_major_weights(step_order, written) -> set:
+    """Weight bases to store by columns: those of products whose input is spikes.
+
+    A spiking population is mostly silent in any one step, so a product of its
+    output reads only the columns of the neurons that spiked when its columns are
+    contiguous (see the dot kernels). Only constant (unwritten), large, whole bases
+    qualify whose every use is as such a product's ``A``: every other reader would
+    need views of the new layout.
+    """
+    spikes = {
+        op.output.base
+        for op in step_order
+        if isinstance(op, SimNeurons) and op.neurons.spiking
+    }
+    chosen, other_uses = set(), set()
+    for op in step_order:
+        weights = None
+        if type(op) in (DotInc, BsrDotInc) and op.X.base in spikes:
+            A = op.A
+            dense = type(op) is DotInc and A.ndim == 2
+            blocks = type(op) is BsrDotInc and A.ndim == 3
+            if (
+                (dense or blocks)
+                and not A.is_view
+                and not A.sparse
+                and A.dtype.kind == "f"
+                and A not in written
+                and A.shape[-2] >= COLUMN_MAJOR_MIN_ROWS
+                and A.size >= COLUMN_MAJOR_MIN_SIZE
+                and np.all(np.isfinite(A.initial_value))
+            ):
+                weights = A
+                chosen.add(A)
+        other_uses.update(s.base for s in op.all_signals if s is not weights)
+    return chosen - other_uses
 
 
 def broadcast_ref(sig, layout: Layout, target):
@@ -199,7 +242,7 @@ def bsr_structure(op: DotInc, layout: Layout):
         if indices.min() < 0:
             return None
         n_rows, n_cols = (indptr.size - 1) * R, (int(indices.max()) + 1) * C
-        ks, rs, cs = A.elemstrides
+        ks, rs, cs = layout.elemstrides(A)
         fields = (layout.start(A), layout.bstride(A), R, C, ks, rs, cs, indptr.size - 1)
     else:
         A = op.A
