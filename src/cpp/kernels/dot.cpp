@@ -586,8 +586,8 @@ void BsrDotIncKernel<T>::run_item_by_columns(const Context<T>& ctx, int64_t i,
   InputEvents<T>& ev = events_[i];
   ev.gather(ctx.data + x.off, x.n, x.stride, x.bstride, batch);
   // The work is the events' share of the dense product's.
-  const bool parallel =
-      parallel_rows && item_work_[i] * ev.count >= kParallelThreshold * std::max<int64_t>(1, x.n * batch);
+  const int64_t inputs = std::max<int64_t>(1, x.n * batch);
+  const bool parallel = parallel_rows && item_work_[i] * ev.count >= kParallelThreshold * inputs;
   const int64_t tile = std::max<int64_t>(8, kColumnTileElements / batch / 8 * 8);
   const int64_t tiles = (a.R + tile - 1) / tile;
   parallel_for(a.nbrow * tiles, parallel, [&](int64_t task) {
