@@ -5,20 +5,28 @@
 #include <stdexcept>
 #include <string>
 
+#include "parallel.h"
+
 namespace nengo_native {
 
 template <typename T>
 Executor<T>::Executor(int64_t arena_size, int64_t int_arena_size, int64_t batch, double dt,
                       int64_t step_offset)
-    : data_(static_cast<size_t>(arena_size), T(0)),
-      int_data_(static_cast<size_t>(int_arena_size), 0),
-      batch_(batch),
-      dt_(dt),
-      step_offset_(step_offset) {
+    : batch_(batch), dt_(dt), step_offset_(step_offset) {
   if (arena_size < 0 || int_arena_size < 0) throw std::invalid_argument("negative arena size");
   if (batch < 1) throw std::invalid_argument("batch must be at least 1");
   if (step_offset < 0 || step_offset >= int_arena_size)
     throw std::out_of_range("step counter offset outside the integer arena");
+  int_data_.assign(static_cast<size_t>(int_arena_size), 0);
+  // A model's weights can fill hundreds of megabytes of fresh pages, and faulting them
+  // in costs more than the rest of the build on some machines: threads share it.
+  data_.resize(static_cast<size_t>(arena_size));
+  constexpr int64_t kChunk = int64_t(1) << 18;  // elements
+  const int64_t chunks = (arena_size + kChunk - 1) / kChunk;
+  parallel_for(chunks, chunks >= 8, [&](int64_t c) {
+    const int64_t begin = c * kChunk;
+    std::fill_n(data_.data() + begin, std::min(kChunk, arena_size - begin), T(0));
+  });
 }
 
 template <typename T>

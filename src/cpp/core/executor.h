@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <new>
+#include <utility>
 #include <vector>
 
 #include "kernel.h"
@@ -16,6 +18,28 @@ namespace nengo_native {
 struct ProbeSpec {
   MatRef ref;
   double period;
+};
+
+// std::allocator that leaves elements of trivial types uninitialized (`resize(n)`
+// without a value), so that the arena's pages are first touched by the threads that
+// zero it (see Executor's constructor).
+template <typename T>
+struct UninitializedAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = UninitializedAllocator<U>;
+  };
+  UninitializedAllocator() = default;
+  template <typename U>
+  UninitializedAllocator(const UninitializedAllocator<U>&) {}
+  template <typename U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
 };
 
 template <typename T>
@@ -100,7 +124,7 @@ class Executor {
   void record_probes(const std::vector<T*>& buffers);
   void apply_feed(const VecRef& dst, const T* src, int64_t step, int64_t n_steps);
 
-  std::vector<T> data_;
+  std::vector<T, UninitializedAllocator<T>> data_;
   std::vector<int64_t> int_data_;
   int64_t batch_;
   double dt_;
