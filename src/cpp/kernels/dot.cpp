@@ -2,6 +2,7 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -38,6 +39,8 @@ using ConstBatchMat =
 
 template <typename T>
 void InputEvents<T>::reserve(int64_t n, int64_t batch) {
+  if (n * batch > std::numeric_limits<int32_t>::max())
+    throw std::length_error("dot: more than 2^31 inputs over the minibatch");
   ptr.assign(static_cast<size_t>(n + 1), 0);
   index.resize(static_cast<size_t>(n * batch));
   item.resize(static_cast<size_t>(n * batch));
@@ -52,8 +55,8 @@ void InputEvents<T>::gather(const T* x, int64_t n, int64_t stride, int64_t bstri
     for (int64_t b = 0; b < batch; ++b) {
       const T v = x[b * bstride + j * stride];
       if (v != T(0)) {  // NaN and infinities are events: they must reach the sums
-        index[e] = j;
-        item[e] = b;
+        index[e] = static_cast<int32_t>(j);
+        item[e] = static_cast<int32_t>(b);
         value[e] = v;
         ++e;
       }
@@ -192,8 +195,8 @@ NENGO_NATIVE_INLINE void add_columns(const T* const* columns, const T* values, i
 // event e adds input index[e]'s column, which starts at a + (index[e] - j0) * lda. Runs
 // of up to four events of one item (every run at minibatch 1) share a pass.
 template <typename T>
-NENGO_NATIVE_INLINE void add_events(const T* a, int64_t lda, int64_t j0, const int64_t* index,
-                                    const int64_t* item, const T* value, int64_t e0,
+NENGO_NATIVE_INLINE void add_events(const T* a, int64_t lda, int64_t j0, const int32_t* index,
+                                    const int32_t* item, const T* value, int64_t e0,
                                     int64_t e1, int64_t n, T* out, int64_t ldo) {
   constexpr int kRun = 4;
   const T* columns[kRun];
@@ -215,15 +218,15 @@ NENGO_NATIVE_INLINE void add_events(const T* a, int64_t lda, int64_t j0, const i
 }
 
 NENGO_NATIVE_MULTIVERSION
-void add_events_dispatch(const double* a, int64_t lda, int64_t j0, const int64_t* index,
-                         const int64_t* item, const double* value, int64_t e0, int64_t e1,
+void add_events_dispatch(const double* a, int64_t lda, int64_t j0, const int32_t* index,
+                         const int32_t* item, const double* value, int64_t e0, int64_t e1,
                          int64_t n, double* out, int64_t ldo) {
   add_events(a, lda, j0, index, item, value, e0, e1, n, out, ldo);
 }
 
 NENGO_NATIVE_MULTIVERSION
-void add_events_dispatch(const float* a, int64_t lda, int64_t j0, const int64_t* index,
-                         const int64_t* item, const float* value, int64_t e0, int64_t e1,
+void add_events_dispatch(const float* a, int64_t lda, int64_t j0, const int32_t* index,
+                         const int32_t* item, const float* value, int64_t e0, int64_t e1,
                          int64_t n, float* out, int64_t ldo) {
   add_events(a, lda, j0, index, item, value, e0, e1, n, out, ldo);
 }
@@ -338,6 +341,18 @@ void DotIncKernel<T>::backward(const Context<T>& ctx, T* grad) {
         dense_backward(Eigen::Map<const RowMat, 0, OS>(pa, a.rows, a.cols, OS(a.rstride)),
                        Eigen::Map<RowMat, 0, OS>(grad + (pa - ctx.data), a.rows, a.cols,
                                                  OS(a.rstride)),
+                       Eigen::Map<const ColMat, 0, OS>(px, x.n, cols, OS(x.bstride)),
+                       Eigen::Map<ColMat, 0, OS>(grad + (px - ctx.data), x.n, cols,
+                                                 OS(x.bstride)),
+                       Eigen::Map<const ColMat, 0, OS>(grad + y.off + ob * y.bstride, y.n,
+                                                       cols, OS(y.bstride)));
+      } else if (a.rstride == 1 && x.stride == 1 && y.stride == 1) {
+        // Weights stored by columns (the planner's layout for spiking inputs).
+        using OS = Eigen::OuterStride<>;
+        using ColMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+        dense_backward(Eigen::Map<const ColMat, 0, OS>(pa, a.rows, a.cols, OS(a.cstride)),
+                       Eigen::Map<ColMat, 0, OS>(grad + (pa - ctx.data), a.rows, a.cols,
+                                                 OS(a.cstride)),
                        Eigen::Map<const ColMat, 0, OS>(px, x.n, cols, OS(x.bstride)),
                        Eigen::Map<ColMat, 0, OS>(grad + (px - ctx.data), x.n, cols,
                                                  OS(x.bstride)),

@@ -2,6 +2,7 @@
 // Over a minibatch with a shared dense A, each row of A meets every item while cached.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "../core/kernel.h"
@@ -16,7 +17,8 @@ namespace nengo_native {
 // columns (the planner's column-major layout) read only the columns of these events.
 template <typename T>
 struct InputEvents {
-  std::vector<int64_t> ptr, index, item;
+  std::vector<int64_t> ptr;
+  std::vector<int32_t> index, item;
   std::vector<T> value;
   int64_t count = 0;
 
