@@ -64,7 +64,16 @@ def build():
         )
         bn = nengo_native.BatchNode(double, shape_in=2, shape_out=2)
         nengo.Connection(a, bn)
-        net.my_probes = [
+        # Weights of spiking neurons, stored by columns.
+        rng = np.random.RandomState(0)
+        columns = []
+        for rows in (130, 140):
+            pre, post = nengo.Ensemble(128, 2), nengo.Ensemble(rows, 1)
+            nengo.Connection(stim, pre)
+            weights = rng.randn(rows, 128) * 2e-3
+            nengo.Connection(pre.neurons, post.neurons, transform=weights)
+            columns.append(nengo.Probe(post.neurons, synapse=0.01))
+        net.my_probes = columns + [
             nengo.Probe(a, synapse=0.01),
             nengo.Probe(b.neurons, sample_every=0.003),
             nengo.Probe(c),
@@ -85,6 +94,7 @@ for dtype in ("float64", "float32"):
         with nengo_native.Simulator(
             net, dtype=dtype, minibatch_size=minibatch_size, progress_bar=False
         ) as sim:
+            assert sim._program.layout.column_major
             sim.run_steps(20)
             sim.run_steps(10, data={net.fed: np.ones((batch, 10, 2))})
             sim.step()
