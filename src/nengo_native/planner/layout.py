@@ -38,7 +38,7 @@ class Layout:
         Base matrices (2-D, or stacks of matrices) stored with their last two axes
         swapped, so that each column is contiguous: the weights of products whose input
         is mostly zeros (spikes), which then read only the columns of nonzero inputs.
-        No view of these bases may be used, only the bases themselves.
+        Their views must cover whole matrices (see `elemstrides`).
     """
 
     def __init__(self, bases, written, batch, dtype, column_major=()):
