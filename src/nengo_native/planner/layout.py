@@ -51,6 +51,9 @@ class Layout:
         self.clock: list[Signal] = []
         self._elem_offsets: dict[Signal, np.ndarray] = {}
         self._vec_refs: dict[Signal, tuple | None] = {}
+        # nengo recomputes a view's offset and strides from a new array each time.
+        self._elemoffsets: dict[Signal, int] = {}
+        self._elemstrides: dict[Signal, tuple[int, ...]] = {}
         self.offset: dict[Signal, int] = {}
         self.int_offset: dict[Signal, int] = {}
         self.batched: dict[Signal, bool] = {}
@@ -155,6 +158,12 @@ class Layout:
         stack and leaves each connection a view of its own matrix); a matrix starts
         at the same element in both orders.
         """
+        strides = self._elemstrides.get(sig)
+        if strides is None:
+            strides = self._elemstrides[sig] = self._arena_strides(sig)
+        return strides
+
+    def _arena_strides(self, sig: Signal) -> tuple[int, ...]:
         base = sig.base
         if base not in self.column_major:
             return sig.elemstrides
@@ -162,7 +171,7 @@ class Layout:
         whole_matrices = (
             sig.shape[-2:] == (rows, cols)
             and sig.elemstrides[-2:] == base.elemstrides[-2:]
-            and sig.elemoffset % (rows * cols) == 0
+            and self._elemoffset(sig) % (rows * cols) == 0
         )
         if not whole_matrices:
             raise ValueError(f"{sig} views part of a matrix of column-major {base}")
@@ -188,7 +197,13 @@ class Layout:
 
     def start(self, sig: Signal) -> int:
         """Arena offset of the first element of ``sig`` (batch item 0)."""
-        return self.offset[sig.base] + sig.elemoffset
+        return self.offset[sig.base] + self._elemoffset(sig)
+
+    def _elemoffset(self, sig: Signal) -> int:
+        offset = self._elemoffsets.get(sig)
+        if offset is None:
+            offset = self._elemoffsets[sig] = sig.elemoffset
+        return offset
 
     def elem_offsets(self, sig: Signal) -> np.ndarray:
         """Arena offset of every element of ``sig``, in ``sig``'s shape (read-only:

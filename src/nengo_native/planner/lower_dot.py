@@ -44,7 +44,8 @@ def column_major_weights(step_order, written) -> set:
                 and A not in written
                 and A.shape[-2] >= COLUMN_MAJOR_MIN_ROWS
                 and A.size >= COLUMN_MAJOR_MIN_SIZE
-                and np.all(np.isfinite(A.initial_value))
+                # (A finite sum has no infinity or NaN among its terms.)
+                and np.isfinite(np.sum(A.initial_value))
             ):
                 weights = A
                 chosen.add(A)
