@@ -21,7 +21,7 @@ Executor<T>::Executor(int64_t arena_size, int64_t int_arena_size, int64_t batch,
   // A model's weights can fill hundreds of megabytes of fresh pages, and faulting them
   // in costs more than the rest of the build on some machines: threads share it.
   data_.resize(static_cast<size_t>(arena_size));
-  constexpr int64_t kChunk = int64_t(1) << 18;  // elements
+  constexpr int64_t kChunk = int64_t(1) << 16;  // elements
   const int64_t chunks = (arena_size + kChunk - 1) / kChunk;
   parallel_for(chunks, chunks >= 8, [&](int64_t c) {
     const int64_t begin = c * kChunk;
