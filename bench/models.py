@@ -238,9 +238,11 @@ def dense(
     """A chain of large ensembles joined by all-to-all neuron-to-neuron weights.
 
     Ensemble ``i`` projects to ensemble ``i + 1`` through a dense
-    ``(n_neurons, n_neurons)`` transform, so the step is dominated by streaming the
-    weight matrices: the model meant to show the memory-bandwidth limit. (A chain,
-    not a ring: a ring of rectified-linear neurons has no bound on its rates.)
+    ``(n_neurons, n_neurons)`` transform, so the step is dominated by the weight
+    matrices. With rate neurons (``relu``) it streams them whole: the model meant to
+    show the memory-bandwidth limit. With spiking neurons nengo_native reads only the
+    columns of the neurons that spiked (see docs/performance.md). (A chain, not a
+    ring: a ring of rectified-linear neurons has no bound on its rates.)
 
     Parameters
     ----------
