@@ -346,7 +346,7 @@ void DotIncKernel<T>::backward(const Context<T>& ctx, T* grad) {
                                                  OS(x.bstride)),
                        Eigen::Map<const ColMat, 0, OS>(grad + y.off + ob * y.bstride, y.n,
                                                        cols, OS(y.bstride)));
-      } else if (a.rstride == 1 && x.stride == 1 && y.stride == 1) {
+      } else if (a.rstride == 1 && a.cstride >= a.rows && x.stride == 1 && y.stride == 1) {
         // Weights stored by columns (the planner's layout for spiking inputs).
         using OS = Eigen::OuterStride<>;
         using ColMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
