@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import nengo
 import numpy as np
 import pytest
+from _threads import outputs_for_1_and_2_threads
 from nengo.builder.signal import Signal
 from nengo.builder.transforms import ConvInc, ConvTransposeInc
 
@@ -378,16 +376,7 @@ THREAD_SCRIPT = textwrap.dedent(
 
 
 def test_thread_count_does_not_change_results(tmp_path):
-    script = tmp_path / "run.py"
-    script.write_text(THREAD_SCRIPT)
-    results = []
-    for threads in ("1", "2"):
-        out = tmp_path / f"out{threads}.npy"
-        env = dict(os.environ, OMP_NUM_THREADS=threads)
-        cmd = [sys.executable, str(script), str(out)]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stderr
-        results.append(np.load(out))
+    results = outputs_for_1_and_2_threads(tmp_path, THREAD_SCRIPT)
     assert np.array_equal(results[0], results[1])
     assert np.abs(results[0]).max() > 0
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
 
 import nengo
 import numpy as np
 import pytest
 import scipy.sparse
+from _threads import outputs_for_1_and_2_threads
 from nengo.builder import Model
 from nengo.builder.operator import BsrDotInc, DotInc, SparseDotInc
 from nengo.builder.signal import Signal
@@ -194,23 +193,7 @@ THREAD_SCRIPT = textwrap.dedent(
 
 
 def test_thread_count_does_not_change_results(tmp_path):
-    script = tmp_path / "run.py"
-    script.write_text(THREAD_SCRIPT)
-    results = []
-    for threads in ("1", "2"):
-        out = tmp_path / f"out{threads}.npy"
-        # BLAS must not follow OMP_NUM_THREADS: its thread count changes the solved
-        # decoders in the last bits, which is not what this test is about.
-        env = dict(
-            os.environ,
-            OMP_NUM_THREADS=threads,
-            OPENBLAS_NUM_THREADS="1",
-            MKL_NUM_THREADS="1",
-        )
-        cmd = [sys.executable, str(script), str(out)]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stderr
-        results.append(np.load(out))
+    results = outputs_for_1_and_2_threads(tmp_path, THREAD_SCRIPT)
     assert np.array_equal(results[0], results[1])
     assert np.abs(results[0]).max() > 0
 
@@ -329,10 +312,8 @@ def test_spike_products_give_each_item_its_own_run(pairs, minibatch_size):
 
 def test_spike_products_split_over_threads_give_the_same_numbers(tmp_path):
     """A product big enough to split its rows over threads: 1 and 2 threads agree."""
-    script = tmp_path / "run.py"
-    script.write_text(
-        textwrap.dedent(
-            """
+    script = textwrap.dedent(
+        """
             import sys
             import nengo, numpy as np
             import nengo_native
@@ -353,21 +334,8 @@ def test_spike_products_split_over_threads_give_the_same_numbers(tmp_path):
                 sim.run_steps(40)
             np.save(sys.argv[1], sim.data[probes[0]])
             """
-        )
     )
-    results = []
-    for threads in ("1", "2"):
-        out = tmp_path / f"out{threads}.npy"
-        env = dict(
-            os.environ,
-            OMP_NUM_THREADS=threads,
-            OPENBLAS_NUM_THREADS="1",
-            MKL_NUM_THREADS="1",
-        )
-        cmd = [sys.executable, str(script), str(out), os.path.dirname(__file__)]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stderr
-        results.append(np.load(out))
+    results = outputs_for_1_and_2_threads(tmp_path, script, os.path.dirname(__file__))
     assert np.array_equal(results[0], results[1])
     assert np.abs(results[0]).max() > 0
 

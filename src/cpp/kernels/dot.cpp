@@ -333,31 +333,28 @@ void DotIncKernel<T>::backward(const Context<T>& ctx, T* grad) {
       const int64_t ob = whole_batch ? 0 : b;
       T* const pa = ctx.data + a.off + ob * a.bstride;
       T* const px = ctx.data + x.off + ob * x.bstride;
-      if (a.cstride == 1 && x.stride == 1 && y.stride == 1) {
-        // Unit inner strides (the usual layout): Eigen's fast GEMM.
+      const bool row_major = a.cstride == 1;
+      const bool column_major = a.rstride == 1 && a.cstride >= a.rows;
+      if ((row_major || column_major) && x.stride == 1 && y.stride == 1) {
+        // Unit inner strides: Eigen's fast GEMM, with A by rows (nengo's layout) or by
+        // columns (the planner's layout for spiking inputs).
         using OS = Eigen::OuterStride<>;
         using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
         using ColMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
-        dense_backward(Eigen::Map<const RowMat, 0, OS>(pa, a.rows, a.cols, OS(a.rstride)),
-                       Eigen::Map<RowMat, 0, OS>(grad + (pa - ctx.data), a.rows, a.cols,
-                                                 OS(a.rstride)),
-                       Eigen::Map<const ColMat, 0, OS>(px, x.n, cols, OS(x.bstride)),
-                       Eigen::Map<ColMat, 0, OS>(grad + (px - ctx.data), x.n, cols,
-                                                 OS(x.bstride)),
-                       Eigen::Map<const ColMat, 0, OS>(grad + y.off + ob * y.bstride, y.n,
-                                                       cols, OS(y.bstride)));
-      } else if (a.rstride == 1 && a.cstride >= a.rows && x.stride == 1 && y.stride == 1) {
-        // Weights stored by columns (the planner's layout for spiking inputs).
-        using OS = Eigen::OuterStride<>;
-        using ColMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
-        dense_backward(Eigen::Map<const ColMat, 0, OS>(pa, a.rows, a.cols, OS(a.cstride)),
-                       Eigen::Map<ColMat, 0, OS>(grad + (pa - ctx.data), a.rows, a.cols,
-                                                 OS(a.cstride)),
-                       Eigen::Map<const ColMat, 0, OS>(px, x.n, cols, OS(x.bstride)),
-                       Eigen::Map<ColMat, 0, OS>(grad + (px - ctx.data), x.n, cols,
-                                                 OS(x.bstride)),
-                       Eigen::Map<const ColMat, 0, OS>(grad + y.off + ob * y.bstride, y.n,
-                                                       cols, OS(y.bstride)));
+        const auto gemm = [&](const auto& A, auto gA) {
+          dense_backward(A, gA, Eigen::Map<const ColMat, 0, OS>(px, x.n, cols, OS(x.bstride)),
+                         Eigen::Map<ColMat, 0, OS>(grad + (px - ctx.data), x.n, cols,
+                                                   OS(x.bstride)),
+                         Eigen::Map<const ColMat, 0, OS>(grad + y.off + ob * y.bstride, y.n,
+                                                         cols, OS(y.bstride)));
+        };
+        T* const ga = grad + (pa - ctx.data);
+        if (row_major)
+          gemm(Eigen::Map<const RowMat, 0, OS>(pa, a.rows, a.cols, OS(a.rstride)),
+               Eigen::Map<RowMat, 0, OS>(ga, a.rows, a.cols, OS(a.rstride)));
+        else
+          gemm(Eigen::Map<const ColMat, 0, OS>(pa, a.rows, a.cols, OS(a.cstride)),
+               Eigen::Map<ColMat, 0, OS>(ga, a.rows, a.cols, OS(a.cstride)));
       } else {
         dense_backward(
             StridedMat<T>(pa, a.rows, a.cols, stride(a.rstride, a.cstride)),

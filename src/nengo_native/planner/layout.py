@@ -95,11 +95,18 @@ class Layout:
                 values = np.asarray(base.initial_value)
             copies = self.batch if self.batched[base] else 1
             target = arena[off : off + copies * values.size]
-            if base in self.column_major:
-                swapped = base.shape[:-2] + base.shape[-1:] + base.shape[-2:-1]
-                target.reshape(swapped)[...] = np.swapaxes(values, -1, -2)
+            if base in self.column_major:  # shared by the batch: one copy
+                self._shaped(base, target)[...] = values
             else:
                 target.reshape(copies, values.size)[...] = values.ravel()
+
+    def _shaped(self, base: Signal, flat: np.ndarray) -> np.ndarray:
+        """A dense base's arena slice as an array of the base's shape (a view with
+        swapped strides for a column-major base)."""
+        if base in self.column_major:
+            swapped = base.shape[:-2] + base.shape[-1:] + base.shape[-2:-1]
+            return flat.reshape(swapped).swapaxes(-1, -2)
+        return flat.reshape(base.shape)
 
     def signal_dict(
         self, arena: np.ndarray, int_arena: np.ndarray, item: int = 0
@@ -122,11 +129,7 @@ class Layout:
                 value.data = data  # scipy's constructor copies; the core needs a view
             else:
                 flat = signals.flat[base] = arena[off : off + base.size]
-                if base in self.column_major:
-                    swapped = base.shape[:-2] + base.shape[-1:] + base.shape[-2:-1]
-                    value = flat.reshape(swapped).swapaxes(-1, -2)
-                else:
-                    value = flat.reshape(base.shape)
+                value = self._shaped(base, flat)
                 value.flags.writeable = not base.readonly
             dict.__setitem__(signals, base, value)
         for base in self.int_offset:
