@@ -134,7 +134,7 @@ def _operator_counts(cfg: dict[str, Any], sim: Any) -> dict[str, Any]:
         return {"ops_before": n, "ops_after": n, "fallback_ops": 0}
     if name == "native":
         fallback = sim.fallback_operators
-        steps = sim._program.steps
+        steps = sim.program.steps
         callbacks = sum(1 for s in steps if type(s).__name__ == "CallbackStep")
         return {
             "ops_before": len(sim.step_order),

@@ -2,7 +2,8 @@
 
 ``python -m bench.planner_scaling [--max-ensembles N]`` builds chains of small
 ensembles of growing length with nengo's builder (once per size, outside the
-timing), then times `nengo_native.planner.plan` alone (median of 3) and the
+timing), then times planning alone (`nengo_native.planner.plan_model` on the built
+model: dependency graph, nengo's step order and `plan`; median of 3) and the
 Simulator construction it belongs to, prints operators, seconds and
 microseconds per operator, and fits time = a + b * operators. Linear scaling
 shows as a flat microseconds-per-operator column. nengo's optimizer is left
@@ -19,10 +20,8 @@ import time
 import nengo
 import numpy as np
 from nengo.builder import Model
-from nengo.utils.graphs import toposort
-from nengo.utils.simulator import operator_dependency_graph
 
-from nengo_native.planner import plan
+from nengo_native.planner import plan_model
 
 
 def chain(n_ensembles: int, seed: int = 0) -> nengo.Network:
@@ -42,12 +41,10 @@ def measure(n_ensembles: int, repeats: int = 3) -> dict:
     start = time.perf_counter()
     model.build(chain(n_ensembles))
     build = time.perf_counter() - start
-    dg = operator_dependency_graph(model.operators)
-    order = [op for op in toposort(dg) if hasattr(op, "make_step")]
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        plan(model, order, dg)
+        plan_model(model=model, optimize=False)
         times.append(time.perf_counter() - start)
     return {
         "ensembles": n_ensembles,

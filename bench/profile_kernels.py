@@ -44,7 +44,7 @@ def main(argv=None) -> None:
     sim = nengo_native.Simulator(
         net, progress_bar=False, dtype=args.dtype, minibatch_size=args.minibatch
     )
-    program, rt = sim._program, sim._runtime
+    program, rt = sim.program, sim._engine.runtime
     layout = program.layout
     ex_type = _core.Executor32 if layout.dtype == np.float32 else _core.Executor64
     step_off = layout.int_offset[sim.model.step.base] + sim.model.step.elemoffset
@@ -55,7 +55,9 @@ def main(argv=None) -> None:
     for k, step in enumerate(program.steps):
         if not isinstance(step, KernelStep):
             continue
-        ex = ex_type(layout.size, layout.int_size, layout.batch, sim.dt, step_off)
+        ex = ex_type(
+            layout.size, layout.int_size, layout.minibatch_size, sim.dt, step_off
+        )
         ex.arena[:] = rt.arena
         ex.add_kernel(step.kind, step.params)
         ex.run(5, [], [])

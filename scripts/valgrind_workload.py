@@ -94,7 +94,7 @@ for dtype in ("float64", "float32"):
         with nengo_native.Simulator(
             net, dtype=dtype, minibatch_size=minibatch_size, progress_bar=False
         ) as sim:
-            assert sim._program.layout.column_major
+            assert sim.program.layout.column_major
             sim.run_steps(20)
             sim.run_steps(10, data={net.fed: np.ones((batch, 10, 2))})
             sim.step()

@@ -12,12 +12,8 @@ import functools
 import nengo
 import numpy as np
 import pytest
-from nengo.builder import Model
-from nengo.builder.optimizer import optimize as opmerge_optimize
-from nengo.utils.graphs import toposort
-from nengo.utils.simulator import operator_dependency_graph
 
-from nengo_native.planner import CallbackStep, plan
+from nengo_native.planner import CallbackStep, plan_model
 from nengo_native.runtime import Runtime
 
 NEURON_TYPES = [
@@ -75,17 +71,12 @@ def build(optimize: bool):
         probes = [nengo.Probe(e, synapse=0.01) for e in ens]
         probes += [nengo.Probe(e.neurons) for e in ens]
         probes.append(nengo.Probe(lif.neurons, "voltage"))
-    model = Model(dt=0.001)
-    model.build(net)
-    dg = operator_dependency_graph(model.operators)
-    if optimize:
-        opmerge_optimize(model, dg)
-    step_order = [op for op in toposort(dg) if hasattr(op, "make_step")]
-    return model, step_order, dg
+    # Built (and optimized) once: two runs of nengo's optimizer can merge differently.
+    return plan_model(net, optimize=optimize).model
 
 
-def run(model, step_order, dg, batch, dtype, n_steps=120):
-    program = plan(model, step_order, dg, batch=batch, dtype=dtype)
+def run(model, batch, dtype, n_steps=120):
+    program = plan_model(model=model, minibatch_size=batch, dtype=dtype, optimize=False)
     assert not any(isinstance(step, CallbackStep) for step in program.steps)
     runtime = Runtime(program, model.dt, model.step)
     runtime.reset_memory()
@@ -100,9 +91,9 @@ def run(model, step_order, dg, batch, dtype, n_steps=120):
 # with a partly filled last vector.
 @pytest.mark.parametrize("batch", [3, 5])
 def test_batch_items_equal_batch_one(optimize, dtype, batch):
-    model, step_order, dg = build(optimize)
-    one = run(model, step_order, dg, 1, dtype)
-    many = run(model, step_order, dg, batch, dtype)
+    model = build(optimize)
+    one = run(model, 1, dtype)
+    many = run(model, batch, dtype)
     for a, b in zip(one, many):
         assert b.shape[1] == batch
         assert np.any(a != 0)

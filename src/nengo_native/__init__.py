@@ -14,11 +14,17 @@ import os
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
     os.environ["OMP_WAIT_POLICY"] = "passive"
 
-from . import losses, optimizers  # noqa: E402
+import sys  # noqa: E402
+
 from ._core import get_num_threads, set_num_threads  # noqa: E402
-from .config import configure_settings  # noqa: E402
 from .node import BatchNode  # noqa: E402
 from .simulator import FallbackWarning, Simulator  # noqa: E402
+from .training import configure_settings, losses, optimizers  # noqa: E402
+
+# `nengo_native.losses` and `nengo_native.optimizers` are public module names (import
+# them, or from them); they live in the training subpackage.
+sys.modules[f"{__name__}.losses"] = losses
+sys.modules[f"{__name__}.optimizers"] = optimizers
 
 __version__ = "0.1.0"
 __all__ = [

@@ -11,9 +11,9 @@ from nengo.probe import Probe
 class ProbeRecord:
     """Samples of one probe, kept as chunks and joined on access."""
 
-    def __init__(self, batched: bool):
-        self.batched = batched
-        self.chunks: list[np.ndarray] = []  # each (samples, batch, *shape)
+    def __init__(self, has_minibatch_axis: bool):
+        self.has_minibatch_axis = has_minibatch_axis
+        self.chunks: list[np.ndarray] = []  # each (samples, minibatch_size, *shape)
         self._joined = None
 
     def append(self, chunk: np.ndarray) -> None:
@@ -31,8 +31,8 @@ class ProbeRecord:
                 data = np.concatenate(self.chunks, axis=0)
             else:
                 data = np.zeros((0, 1) + tuple(sample_shape), dtype=dtype)
-            # nengo's layout for one item, (batch, samples, ...) for a minibatch
-            data = np.moveaxis(data, 1, 0) if self.batched else data[:, 0]
+            # nengo's layout for one item, (minibatch, samples, ...) for a minibatch
+            data = np.moveaxis(data, 1, 0) if self.has_minibatch_axis else data[:, 0]
             data = np.ascontiguousarray(data)
             data.setflags(write=False)
             self._joined = data

@@ -48,7 +48,7 @@ def state_bytes(program) -> int:
         per_item += base.size * base.dtype.itemsize
     n_callbacks = sum(1 for step in program.steps if isinstance(step, CallbackStep))
     per_item += _ITEM_BYTES_PER_CALLBACK * n_callbacks
-    return need + layout.batch * per_item
+    return need + layout.minibatch_size * per_item
 
 
 def _meminfo_available() -> int | None:
@@ -264,3 +264,20 @@ def split_batch(data: dict, minibatch_size: int, attr: str = "x") -> list[dict]:
         {node: v[i : i + minibatch_size] for node, v in data.items()}
         for i in range(0, batch, minibatch_size)
     ]
+
+
+def check_batch_data(x, nodes: list, n_steps: int | None, dtype) -> tuple[dict, int]:
+    """Checked data of any number of items (the batch size taken from ``x``) and
+    the number of steps; ``x`` is a dict or, for a model with one input node, one
+    array."""
+
+    def items_in(value) -> int:
+        try:
+            return len(value)
+        except TypeError:
+            return 1  # not a sequence: check_data reports its shape
+
+    if not isinstance(x, dict):
+        x = check_data(x, nodes, items_in(x), n_steps, "x")[0]
+    items = items_in(next(iter(x.values())))
+    return check_data(x, nodes, items, n_steps, "x", dtype)

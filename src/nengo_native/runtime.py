@@ -9,7 +9,7 @@ from nengo.utils.functions import function_name
 
 from . import _core
 from .planner import CallbackStep, FeedStep, KernelStep, Program
-from .planner.lowering import lowering_for
+from .seeds import item_rng, peek_process_seed
 
 
 class _Callback:
@@ -55,13 +55,13 @@ class Runtime:
     def __init__(self, program: Program, dt: float, step_signal):
         layout = program.layout
         self.program = program
-        self.batch = layout.batch
+        self.minibatch_size = layout.minibatch_size
         executor_type = (
             _core.Executor32 if layout.dtype == np.float32 else _core.Executor64
         )
         step_offset = layout.int_offset[step_signal.base] + step_signal.elemoffset
         self.executor = executor_type(
-            layout.size, layout.int_size, layout.batch, dt, step_offset
+            layout.size, layout.int_size, layout.minibatch_size, dt, step_offset
         )
         self.arena = self.executor.arena
         self.int_arena = self.executor.int_arena
@@ -92,7 +92,7 @@ class Runtime:
         # One nengo-style signal dict per batch item; item 0's is `sim.signals`.
         self.item_signals = [
             layout.signal_dict(self.arena, self.int_arena, item=b)
-            for b in range(self.batch)
+            for b in range(self.minibatch_size)
         ]
         self.signals = self.item_signals[0]
         for signals in self.item_signals[1:]:
@@ -148,7 +148,7 @@ class Runtime:
 
     def make_step_functions(self, op, dt: float, rng, item_rngs) -> None:
         """Recreate ``op``'s step functions: ``rng`` for item 0 (nengo's own draws),
-        ``item_rngs(b)`` for the other items."""
+        ``item_rngs(b)`` for the other items (see `nengo_native.seeds`)."""
         step = self._steps[op]
         if step.batched:
             self.callbacks[op].fns = [self._batched_function(op)]
@@ -170,7 +170,7 @@ class Runtime:
         t = self.signals[op.t] if op.t is not None else None
         xs = None if op.x is None else [s[op.x] for s in self.item_signals]
         outs = None if op.output is None else [s[op.output] for s in self.item_signals]
-        items = range(self.batch)
+        items = range(self.minibatch_size)
 
         def step_items():
             args = ()
@@ -202,11 +202,13 @@ class Runtime:
         t = self.signals[op.t] if op.t is not None else None
         x = layout.batch_view(self.arena, op.x) if op.x is not None else None
         if op.output is None:
-            out = np.zeros((self.batch, 0), dtype=layout.dtype)
+            out = np.zeros((self.minibatch_size, 0), dtype=layout.dtype)
         else:
-            out = layout.batch_view(self.arena, op.output).reshape(self.batch, -1)
+            out = layout.batch_view(self.arena, op.output).reshape(
+                self.minibatch_size, -1
+            )
         if x is not None:
-            x = x.reshape(self.batch, -1)
+            x = x.reshape(self.minibatch_size, -1)
             x.flags.writeable = False
 
         tape = self._node_tapes.setdefault(op, [])
@@ -228,7 +230,7 @@ class Runtime:
         for base, off in sorted(layout.offset.items(), key=lambda item: item[1]):
             if layout.batched[base] or base in layout.clock:
                 n = layout.sparse[base].nnz if base in layout.sparse else base.size
-                n *= self.batch if layout.batched[base] else 1
+                n *= self.minibatch_size if layout.batched[base] else 1
                 if ranges and ranges[-1][1] == off:
                     ranges[-1][1] = off + n
                 else:
@@ -255,7 +257,9 @@ class Runtime:
             if op.output is None:
                 callback.reverse = lambda n: None
                 continue
-            g_out = layout.batch_view(self.grad, op.output).reshape(self.batch, -1)
+            g_out = layout.batch_view(self.grad, op.output).reshape(
+                self.minibatch_size, -1
+            )
             if not isinstance(op, SimPyFunc):
                 # A process calling the user's functions of time: its output has no
                 # gradient to pass on, so nothing is lost and nothing to warn about.
@@ -266,7 +270,9 @@ class Runtime:
                 blocked.append(op)
                 callback.reverse = _blocking_reverse(g_out)
             else:
-                g_x = layout.batch_view(self.grad, op.x).reshape(self.batch, -1)
+                g_x = layout.batch_view(self.grad, op.x).reshape(
+                    self.minibatch_size, -1
+                )
                 callback.reverse = _node_reverse(
                     op.fn, gradient, self._node_tapes.setdefault(op, []), g_x, g_out
                 )
@@ -291,25 +297,24 @@ class Runtime:
             return layout.start(sig) + np.arange(layout.sparse[sig.base].nnz)
         return layout.elem_offsets(sig)
 
-    def reseed(self, draws: dict) -> None:
-        """Give seed-dependent kernels their new parameters after a reset.
-
-        Parameters
-        ----------
-        draws : dict
-            For each native op, what its lowering's ``consume_rng`` returned while the
-            simulator's generator was replayed in nengo's step order.
-        """
-        layout = self.program.layout
+    def reseed(self, rng: np.random.RandomState, dt: float) -> None:
+        """Recreate the step functions and the seed-dependent kernel parameters,
+        drawing from the simulator's new generator ``rng`` in nengo's step order
+        exactly as ``nengo.Simulator.reset`` does (see `Program.rng_uses`)."""
+        draws = {}
+        for use in self.program.rng_uses:
+            if use.draw is None:
+                s0 = peek_process_seed(getattr(use.op, "process", None), rng)
+                self.make_step_functions(
+                    use.op, dt, rng, lambda item, s0=s0: item_rng(s0, item)
+                )
+            else:
+                draws[use.op] = use.draw(rng)
         for index, step in enumerate(self.program.steps):
-            if not isinstance(step, KernelStep):
-                continue
-            lowering = lowering_for(step.ops[0])
-            params = lowering.reseed(
-                step.ops, [draws.get(op) for op in step.ops], layout
-            )
-            if params is not None:
-                self.executor.set_kernel_params(index, params)
+            if isinstance(step, KernelStep) and step.reseed is not None:
+                params = step.reseed([draws.get(op) for op in step.ops])
+                if params is not None:
+                    self.executor.set_kernel_params(index, params)
 
     def run(
         self, n_steps: int, data: dict | None = None, training: bool = False
@@ -332,7 +337,7 @@ class Runtime:
         for i, probe in enumerate(self.program.probes):
             n = self.executor.samples_in(i, n_steps)
             buffers.append(
-                np.empty((n, layout.batch) + probe.shape, dtype=layout.dtype)
+                np.empty((n, layout.minibatch_size) + probe.shape, dtype=layout.dtype)
             )
         feeds = [None] * len(self.feeds)
         for node, (index, step) in self.feeds.items():
@@ -365,7 +370,7 @@ class Runtime:
         """Arena indices of a fed node's output, (batch, size)."""
         off, n, stride, bstride = step.ref
         return off + np.add.outer(
-            bstride * np.arange(self.batch), stride * np.arange(n)
+            bstride * np.arange(self.minibatch_size), stride * np.arange(n)
         )
 
     def _restore_constant(self, step: FeedStep) -> None:

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import numbers
-import signal
-import threading
-import time as _time
 import warnings
 
-import nengo
-import nengo.utils.numpy as npext
 import numpy as np
+from nengo import Network
 from nengo.builder import Model
-from nengo.builder.optimizer import optimize as opmerge_optimize
 from nengo.cache import get_default_decoder_cache
 from nengo.exceptions import (
     NengoWarning,
@@ -23,92 +17,29 @@ from nengo.exceptions import (
     ValidationError,
 )
 from nengo.rc import rc
-from nengo.utils.graphs import toposort
+from nengo.utils.numpy import maxint
 from nengo.utils.progress import Progress, ProgressBar, ProgressTracker
-from nengo.utils.simulator import operator_dependency_graph
 
-from . import parameters
-from .config import get_setting
-from .data import ProbeRecord, SimulationData
+from .data import SimulationData
+from .describe import describe_ops
+from .engine import Engine
 from .inputs import (
+    check_batch_data,
     check_data,
     check_memory,
     check_minibatch_size,
     split_batch,
     state_bytes,
 )
-from .planner import plan
-from .planner.lowering import lowering_for
-from .runtime import Runtime
-from .training import History, Trainer
+from .planner import Program, plan_model
+from .training import History, Trainer, get_setting, parameters
+from .training.gradcheck import check_gradients
 
 logger = logging.getLogger(__name__)
-
-# Progress and Ctrl-C are handled between chunks of steps run in the core; a chunk
-# is sized to take about this long.
-_CHUNK_SECONDS = 0.05
-
-
-@contextlib.contextmanager
-def _deferred_interrupt():
-    """Hold Ctrl-C until the current chunk of steps has finished.
-
-    The run then stops between two steps, with the clock and the probe data
-    consistent, instead of wherever Python happened to be. Yields ``check()``,
-    which runs the held signal's original handler (by default raising
-    KeyboardInterrupt). Only the main thread receives signals.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield lambda: None
-        return
-    pressed = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(frame))
-
-    def check():
-        if pressed:
-            frame = pressed.pop()
-            pressed.clear()
-            if callable(previous):
-                previous(signal.SIGINT, frame)
-            elif previous == signal.SIG_DFL:
-                raise KeyboardInterrupt
-
-    try:
-        yield check
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 class FallbackWarning(NengoWarning):
     """Some operators run through nengo's own Python code (no native kernel)."""
-
-
-def _describe_fallbacks(model, ops) -> str:
-    """The nengo objects behind fallback operators, for one message."""
-    owners = {}
-    for obj, sigs in model.sig.items():
-        if isinstance(obj, (nengo.ensemble.Neurons, nengo.Node)) and "out" in sigs:
-            sig = sigs["out"]
-            if sig is not None:
-                owners[(id(sig.base), sig.elemoffset)] = obj
-    names = []
-    for op in ops:
-        out = getattr(op, "output", None)
-        owner = None
-        if out is not None:
-            owner = owners.get((id(out.base), out.elemoffset))
-        if isinstance(owner, nengo.ensemble.Neurons):
-            owner = owner.ensemble
-        if hasattr(op, "neurons"):
-            what = f"{type(op.neurons).__name__} neurons"
-        elif hasattr(op, "process"):
-            what = f"process {type(op.process).__name__}"
-        else:
-            what = type(op).__name__ + (f" '{op.tag}'" if op.tag else "")
-        names.append(what if owner is None else f"{what} of {owner}")
-    unique = list(dict.fromkeys(names))
-    text = "; ".join(unique[:10])
-    return text + (f"; and {len(unique) - 10} more" if len(unique) > 10 else "")
 
 
 def _float_dtype(dtype) -> np.dtype:
@@ -121,6 +52,16 @@ def _float_dtype(dtype) -> np.dtype:
     if dtype not in (np.float32, np.float64):
         raise ValidationError(f"must be float32 or float64 (got {dtype})", attr="dtype")
     return dtype
+
+
+def _check_dt(dt) -> float:
+    try:
+        dt = float(dt)
+    except (TypeError, ValueError) as e:
+        raise ValidationError(f"must be a number (got {dt!r})", attr="dt") from e
+    if not (np.isfinite(dt) and dt > 0):
+        raise ValidationError(f"must be a positive finite number (got {dt})", attr="dt")
+    return dt
 
 
 def _check_seed(seed) -> int:
@@ -175,6 +116,11 @@ class Simulator:
         Run nengo's operator-merging optimizer before planning (as nengo does).
     dtype : str or numpy.dtype, optional
         ``"float64"`` or ``"float32"``; defaults to nengo's ``rc`` float type.
+    minibatch_size : int, optional
+        Number of copies of the model run at once, each with its own input data
+        (``data=``) and state; parameters are shared. Above 1, probe data gets a
+        leading minibatch axis; None (the default) or 1 runs one copy with nengo's
+        shapes.
 
     Attributes
     ----------
@@ -205,21 +151,12 @@ class Simulator:
         self.optimize = optimize
         self.dtype = _float_dtype(dtype)
         self.minibatch_size = minibatch_size
-        batch = check_minibatch_size(minibatch_size)
+        items = check_minibatch_size(minibatch_size)
 
         if seed is not None:
             seed = _check_seed(seed)
         if model is None:
-            try:
-                dt = float(dt)
-            except (TypeError, ValueError) as e:
-                raise ValidationError(
-                    f"must be a number (got {dt!r})", attr="dt"
-                ) from e
-            if not (np.isfinite(dt) and dt > 0):
-                raise ValidationError(
-                    f"must be a positive finite number (got {dt})", attr="dt"
-                )
+            dt = _check_dt(dt)
             self.model = Model(
                 dt=dt,
                 label=f"{network}, dt={dt:f}",
@@ -233,52 +170,45 @@ class Simulator:
                 attr="model",
             )
 
+        # Settings come from the model's top-level network, which building sets.
+        toplevel = (
+            network
+            if self.model.toplevel is None and isinstance(network, Network)
+            else self.model
+        )
+        training = {"lif_smoothing": get_setting(toplevel, "lif_smoothing")}
         with ProgressTracker(progress_bar, Progress("Building", "Build")) as pt:
-            if network is not None:
-                self.model.build(network, progress=pt.next_stage("Building", "Build"))
-            self.dg = operator_dependency_graph(self.model.operators)
-            if optimize:
-                with pt.next_stage("Building (running optimizer)", "Optimization"):
-                    opmerge_optimize(self.model, self.dg)
-            self._step_order = [
-                op for op in toposort(self.dg) if hasattr(op, "make_step")
-            ]
-            with pt.next_stage("Planning", "Planning"):
-                self._program = plan(
-                    self.model,
-                    self._step_order,
-                    self.dg,
-                    batch,
-                    self.dtype,
-                    training={
-                        "lif_smoothing": get_setting(self.model, "lif_smoothing")
-                    },
-                )
-                check_memory(state_bytes(self._program), batch)
-                self._runtime = Runtime(self._program, self.model.dt, self.model.step)
-
-        self.signals = self._runtime.signals
+            program = plan_model(
+                network,
+                self.model,
+                minibatch_size=items,
+                dtype=self.dtype,
+                optimize=optimize,
+                training=training,
+                progress=pt,
+            )
+            check_memory(state_bytes(program), items)
+            self._engine = Engine(
+                program, has_minibatch_axis=minibatch_size not in (None, 1)
+            )
+        self.dg = program.dg
+        self.signals = self._engine.runtime.signals
         self._trainer_state = None
-        if self._program.fallback_ops:
-            ops = self._program.fallback_ops
+        if program.fallback_ops:
+            ops = program.fallback_ops
             warnings.warn(
                 FallbackWarning(
                     f"{len(ops)} operator(s) have no native kernel and run through "
                     f"nengo's Python code (slower, and not trainable through): "
-                    f"{_describe_fallbacks(self.model, ops)}. "
+                    f"{describe_ops(self.model, ops)}. "
                     "sim.fallback_operators lists them."
                 ),
                 stacklevel=2,
             )
-        self._input_nodes = list(self._runtime.feeds)
-        self._records = {
-            p.probe: ProbeRecord(batched=minibatch_size is not None and batch > 1)
-            for p in self._program.probes
-        }
         self.data = SimulationData(
             self.model.params,
-            self._records,
-            {p.probe: p.shape for p in self._program.probes},
+            self._engine.records,
+            {p.probe: p.shape for p in program.probes},
             self.dtype,
         )
 
@@ -286,7 +216,7 @@ class Simulator:
             if network is not None and network.seed is not None:
                 seed = _check_seed(network.seed + 1)
             else:
-                seed = np.random.randint(npext.maxint)
+                seed = np.random.randint(maxint)
 
         self.closed = False
         self.reset(seed=seed)
@@ -315,7 +245,7 @@ class Simulator:
         """Close the simulator and free its memory; probe data stays readable."""
         self.closed = True
         self.signals = None
-        self._runtime = None
+        self._engine.close()
         self._trainer_state = None
 
     def __getstate__(self):
@@ -327,7 +257,9 @@ class Simulator:
         return {
             "model": self.model,
             "signals": signals,
-            "probe_chunks": {p: list(r.chunks) for p, r in self._records.items()},
+            "probe_chunks": {
+                p: list(r.chunks) for p, r in self._engine.records.items()
+            },
             "dt": self.dt,
             "seed": self.seed,
             "progress_bar": self.progress_bar,
@@ -352,9 +284,9 @@ class Simulator:
             self.signals[key] = value
         for probe, chunks in state["probe_chunks"].items():
             for chunk in chunks:
-                self._records[probe].append(chunk)
+                self._engine.records[probe].append(chunk)
         self.optimize = state["optimize"]
-        self._read_clock()
+        self._engine.read_clock()
         if state["closed"]:
             self.close()
 
@@ -386,22 +318,28 @@ class Simulator:
     @property
     def n_steps(self) -> int:
         """(int) The current time step of the simulator."""
-        return self._n_steps
+        return self._engine.n_steps
 
     @property
     def time(self) -> float:
         """(float) The current time of the simulator."""
-        return self._time
+        return self._engine.time
 
     @property
     def step_order(self) -> list:
         """(list) The operators in the order nengo would run them."""
-        return self._step_order
+        return self._engine.program.step_order
+
+    @property
+    def program(self) -> Program:
+        """(Program) What the planner made of the model: kernel steps, layout,
+        probes (for inspection)."""
+        return self._engine.program
 
     @property
     def fallback_operators(self) -> list:
         """(list) Operators with no native kernel, run through nengo's ``make_step``."""
-        return self._program.fallback_ops
+        return self._engine.program.fallback_ops
 
     # -- running --------------------------------------------------------------------
 
@@ -427,59 +365,16 @@ class Simulator:
             if trainer is not None and not include_trainable
             else {}
         )
-        self._runtime.reset_memory()
+        # A new generator, drawn from in nengo's step order as nengo's reset does.
+        self.rng = np.random.RandomState(self.seed)
+        self._engine.reset(self.rng)
         for key, value in kept.items():
             trainer.set(key, value)
-        # Recreate the operators' step functions in nengo's order, drawing from the
-        # generator exactly as nengo.Simulator.reset does.
-        self.rng = np.random.RandomState(self.seed)
-        callbacks = self._runtime.callbacks
-        draws = {}
-        for op in self._step_order:
-            if op in callbacks:
-                self._runtime.make_step_functions(
-                    op, self.dt, self.rng, self._item_rngs(op)
-                )
-            else:
-                lowering = lowering_for(op)
-                if lowering is not None:
-                    draws[op] = lowering.consume_rng(op, self.rng)
-        # Kernels whose numbers depend on the seed (noise) get their new states.
-        self._runtime.reseed(draws)
         self.clear_probes()
-        self._read_clock()
-
-    def _item_rngs(self, op):
-        """Generators for minibatch items >= 1 of a fallback operator.
-
-        Item 0 draws from the simulator's generator exactly as in nengo. Item b gets
-        its own stream seeded from (s0, b), where s0 is the seed an unseeded process
-        would draw next (or the process's own seed), so the streams depend only on
-        the simulator's seed and not on how the model was built.
-        """
-        process = getattr(op, "process", None)
-        if process is not None and process.seed is not None:
-            s0 = process.seed
-        else:
-            peek = np.random.RandomState()
-            peek.set_state(self.rng.get_state())
-            s0 = peek.randint(npext.maxint)
-
-        def item_rng(item: int) -> np.random.RandomState:
-            seq = np.random.SeedSequence([s0, item])
-            return np.random.RandomState(int(seq.generate_state(1)[0]))
-
-        return item_rng
 
     def clear_probes(self) -> None:
         """Clear all probe histories."""
-        for record in self._records.values():
-            record.clear()
-
-    def _read_clock(self) -> None:
-        if self._signals is not None:
-            self._n_steps = int(self._signals[self.model.step].item())
-            self._time = float(self._signals[self.model.time].item())
+        self._engine.clear_records()
 
     def run(
         self, time_in_seconds: float, progress_bar=None, data: dict | None = None
@@ -544,32 +439,15 @@ class Simulator:
         if self.closed:
             raise SimulatorClosed("Simulator cannot run because it is closed.")
         steps = _check_steps(steps, "steps")
-        data, _ = check_data(
-            data, self._input_nodes, self._runtime.batch, steps, dtype=self.dtype
-        )
+        data = self._check_run_data(data, steps)
         if steps == 0:
             return  # (nengo's progress bar refuses a run of 0 steps)
-        self._check_probe_memory(steps, self._runtime.batch)
+        self._engine.check_probe_memory(steps, self._engine.minibatch_size)
         if progress_bar is None:
             progress_bar = self.progress_bar
         else:
             progress_bar = _check_progress_bar(progress_bar)
-        with (
-            ProgressTracker(
-                progress_bar, Progress("Simulating", "Simulation", steps)
-            ) as pt,
-            _deferred_interrupt() as check_interrupt,
-        ):
-            done, chunk = 0, 1
-            while done < steps:
-                check_interrupt()
-                n = min(chunk, steps - done)
-                start = _time.perf_counter()
-                self._run_chunk(n, {k: v[:, done : done + n] for k, v in data.items()})
-                elapsed = _time.perf_counter() - start
-                done += n
-                pt.total_progress.step(n)
-                chunk = max(1, min(4 * n, int(n * _CHUNK_SECONDS / max(elapsed, 1e-9))))
+        self._engine.simulate(steps, data, progress_bar)
 
     def step(self, data: dict | None = None) -> None:
         """Advance the simulator by one step (``dt`` seconds).
@@ -581,40 +459,13 @@ class Simulator:
         """
         if self.closed:
             raise SimulatorClosed("Simulator cannot run because it is closed.")
-        data, _ = check_data(
-            data, self._input_nodes, self._runtime.batch, 1, dtype=self.dtype
-        )
-        self._run_chunk(1, data)
+        self._engine.record(1, self._check_run_data(data, 1))
 
-    def _check_probe_memory(
-        self, n_steps: int, n_items: int, copies: int = 1, attr: str = "steps"
-    ):
-        """Refuse a run whose probe samples would not fit in memory."""
-        need = 0
-        for probe in self._program.probes:
-            # at most one sample per `period` steps (counting them exactly takes a
-            # pass over the steps)
-            samples = n_steps if probe.period <= 1 else n_steps // probe.period + 1
-            need += int(samples) * int(np.prod(probe.shape))
-        need *= copies * n_items * self.dtype.itemsize
-        check_memory(need, self._runtime.batch, f"probe data for {n_steps} steps", attr)
-
-    def _run_chunk(self, n: int, data: dict) -> None:
-        old_err = np.seterr(invalid="raise", divide="ignore")
-        try:
-            samples, completed, error = self._runtime.run(n, data)
-        finally:
-            np.seterr(**old_err)
-        for plan_probe, chunk in zip(self._program.probes, samples):
-            self._records[plan_probe.probe].append(chunk)
-        if error is None:
-            self._read_clock()
-        else:
-            # Like nengo, the clock shows the last step that finished, although the
-            # failed step's time update already ran.
-            self._n_steps += completed
-            self._time = self._n_steps * self.dt
-            raise error
+    def _check_run_data(self, data, steps: int) -> dict:
+        engine = self._engine
+        return check_data(
+            data, engine.input_nodes, engine.minibatch_size, steps, dtype=self.dtype
+        )[0]
 
     # -- batched prediction (NengoDL's names and meanings) --------------------------
 
@@ -639,15 +490,14 @@ class Simulator:
         dict
             ``{probe: array (minibatch_size, samples, *probe shape)}``.
         """
-        if self.closed:
-            raise SimulatorClosed("Simulator cannot run because it is closed.")
         n_steps, stateful = self._check_predict_args(n_steps, stateful)
+        engine = self._engine
         data, n_steps = check_data(
-            x, self._input_nodes, self._runtime.batch, n_steps, "x", self.dtype
+            x, engine.input_nodes, engine.minibatch_size, n_steps, "x", self.dtype
         )
         if n_steps is None:
             raise ValidationError("give input data or n_steps", attr="n_steps")
-        return self._predict_batches([data], n_steps, stateful)
+        return engine.predict([data], n_steps, stateful, self.progress_bar)
 
     def predict(
         self, x=None, n_steps: int | None = None, stateful: bool = False
@@ -672,8 +522,6 @@ class Simulator:
         dict
             ``{probe: array (batch, samples, *probe shape)}``.
         """
-        if self.closed:
-            raise SimulatorClosed("Simulator cannot run because it is closed.")
         n_steps, stateful = self._check_predict_args(n_steps, stateful)
         if isinstance(x, dict) and not x:
             x = None
@@ -681,25 +529,18 @@ class Simulator:
             if n_steps is None:
                 raise ValidationError("give input data or n_steps", attr="n_steps")
             return self.predict_on_batch(None, n_steps, stateful)
-
-        def batch_of(value) -> int:
-            try:
-                return len(value)
-            except TypeError:
-                return 1  # not a sequence: check_data reports its shape
-
-        if not isinstance(x, dict):
-            x = check_data(x, self._input_nodes, batch_of(x), n_steps, "x")[0]
-        batch = batch_of(next(iter(x.values())))
-        data, n_steps = check_data(
-            x, self._input_nodes, batch, n_steps, "x", self.dtype
-        )
-        return self._predict_batches(
-            split_batch(data, self._runtime.batch), n_steps, stateful
+        engine = self._engine
+        data, n_steps = check_batch_data(x, engine.input_nodes, n_steps, self.dtype)
+        return engine.predict(
+            split_batch(data, engine.minibatch_size),
+            n_steps,
+            stateful,
+            self.progress_bar,
         )
 
-    @staticmethod
-    def _check_predict_args(n_steps, stateful) -> tuple[int | None, bool]:
+    def _check_predict_args(self, n_steps, stateful) -> tuple[int | None, bool]:
+        if self.closed:
+            raise SimulatorClosed("Simulator cannot run because it is closed.")
         if n_steps is not None:
             n_steps = _check_steps(n_steps, "n_steps")
         if not isinstance(stateful, (bool, np.bool_)):
@@ -707,37 +548,6 @@ class Simulator:
                 f"must be True or False (got {stateful!r})", attr="stateful"
             )
         return n_steps, bool(stateful)
-
-    def _predict_batches(self, batches: list[dict], n_steps: int, stateful: bool):
-        runtime = self._runtime
-        # the outputs, and their concatenation
-        self._check_probe_memory(
-            n_steps, len(batches) * runtime.batch, copies=2, attr="n_steps"
-        )
-        saved = (runtime.save_state(), self._n_steps, self._time)
-        outputs = {plan_probe.probe: [] for plan_probe in self._program.probes}
-        progress = Progress("Predicting", "Prediction", len(batches))
-        try:
-            with ProgressTracker(self.progress_bar, progress) as tracker:
-                for data in batches:
-                    if not stateful:
-                        runtime.restore_state(saved[0])
-                        self._n_steps, self._time = saved[1:]
-                    samples, completed, error = runtime.run(n_steps, data)
-                    if error is not None:
-                        # as in run_steps: the clock shows the last step that finished
-                        self._n_steps += completed
-                        self._time = self._n_steps * self.dt
-                        raise error
-                    self._read_clock()
-                    for plan_probe, chunk in zip(self._program.probes, samples):
-                        outputs[plan_probe.probe].append(np.moveaxis(chunk, 1, 0))
-                    tracker.total_progress.step()
-        finally:
-            if not stateful:
-                runtime.restore_state(saved[0])
-                self._n_steps, self._time = saved[1:]
-        return {probe: np.concatenate(chunks) for probe, chunks in outputs.items()}
 
     def trange(self, dt: float | None = None, sample_every: float | None = None):
         """Times matching probed data (the first is ``dt``, not 0).
@@ -781,39 +591,12 @@ class Simulator:
         if self.closed:
             raise SimulatorClosed("Simulator cannot train because it is closed.")
         if self._trainer_state is None:
-            self._trainer_state = Trainer(self)
-            self.data.live = self._live_params
+            engine = self._engine
+            self._trainer_state = Trainer(engine, self.seed)
+            self.data.live = lambda obj, built: parameters.live_params(
+                engine, obj, built
+            )
         return self._trainer_state
-
-    def _live_params(self, obj, built):
-        """``sim.data[obj]`` with the parameters' current (trained) values."""
-        if self.closed:
-            return built
-        sigs = self.model.sig.get(obj, {})
-        if isinstance(obj, nengo.Ensemble) and hasattr(built, "scaled_encoders"):
-            if isinstance(obj.neuron_type, nengo.Direct):
-                return built
-            scaled = self._signal_value(sigs["encoders"])
-            bias = self._signal_value(self.model.sig[obj.neurons]["bias"])
-            with np.errstate(divide="ignore", invalid="ignore"):
-                encoders = scaled * (obj.radius / np.asarray(built.gain))[:, None]
-            return built._replace(scaled_encoders=scaled, encoders=encoders, bias=bias)
-        if isinstance(obj, nengo.Connection) and hasattr(built, "weights"):
-            sig = sigs.get("weights")
-            if sig is not None and sig.base not in self._program.layout.sparse:
-                return built._replace(weights=self._signal_value(sig))
-        return built
-
-    def _signal_value(self, sig) -> np.ndarray:
-        """Current value of a parameter signal (a copy; CSR for sparse ones)."""
-        runtime = self._runtime
-        offsets = runtime.offsets(sig)
-        layout = self._program.layout
-        if sig.base in layout.sparse:
-            value = layout.sparse[sig.base].copy()
-            value.data = runtime.arena[offsets].astype(np.float64)
-            return value
-        return runtime.arena[offsets].astype(np.float64)
 
     @property
     def trainable_parameters(self) -> list:
@@ -887,7 +670,15 @@ class Simulator:
             ``history.history["loss"]`` and the other values, one per epoch.
         """
         return self._trainer.fit(
-            x, y, epochs, batch_size, n_steps, shuffle, validation_data, verbose
+            x,
+            y,
+            epochs,
+            batch_size,
+            n_steps,
+            shuffle,
+            validation_data,
+            verbose,
+            self.progress_bar,
         )
 
     def evaluate(self, x=None, y=None, n_steps: int | None = None) -> dict:
@@ -903,7 +694,7 @@ class Simulator:
         dict
             ``{"loss": total, "<probe>_loss": ..., "<probe>_<metric>": ...}``.
         """
-        return self._trainer.evaluate(x, y, n_steps)
+        return self._trainer.evaluate(x, y, n_steps, self.progress_bar)
 
     def save_params(self, path) -> str:
         """Save the trainable parameters' current values to ``path`` (``.npz`` is
@@ -929,7 +720,7 @@ class Simulator:
             raise SimulatorClosed("Simulator is closed.")
         single = not isinstance(objs, (list, tuple))
         objects = [objs] if single else list(objs)
-        params = [parameters.nengo_params(self, obj) for obj in objects]
+        params = [parameters.nengo_params(self._engine, obj) for obj in objects]
         if as_dict:
             return {str(obj): p for obj, p in zip(objects, params)}
         return params[0] if single else params
@@ -947,7 +738,7 @@ class Simulator:
         """
         if self.closed:
             raise SimulatorClosed("Simulator is closed.")
-        parameters.freeze(self, objs)
+        parameters.freeze(self._engine, objs)
 
     def check_gradients(
         self,
@@ -975,6 +766,4 @@ class Simulator:
         nengo.exceptions.SimulationError
             If an error is above ``rtol``.
         """
-        from .gradcheck import check_gradients
-
         return check_gradients(self._trainer, x, n_steps, eps, max_checks, rtol, seed)

@@ -85,7 +85,7 @@ def run_both(net, n_steps=5, **kwargs):
 def native_ops(sim) -> list:
     return [
         op
-        for step in sim._program.steps
+        for step in sim.program.steps
         if isinstance(step, KernelStep)
         for op in step.ops
         if isinstance(op, (ConvInc, ConvTransposeInc))
@@ -250,7 +250,7 @@ def executor_chain(conv, make_transpose, batch):
     W2 = Signal(tconv.sample(rng=rng), name="W2")
     Y2 = Signal(np.zeros(tconv.size_out), name="Y2")
     ops = [ConvInc(W1, X, Y1, conv), ConvTransposeInc(W2, Y1, Y2, tconv)]
-    layout = Layout([X, W1, Y1, W2, Y2], {X, Y1, Y2}, batch, np.float64)
+    layout = Layout([X, W1, Y1, W2, Y2], {X, Y1, Y2}, batch, np.float64, dt=0.001)
     executor = _core.Executor64(layout.size, 1, batch, 0.001, 0)
     lowering = ConvIncLowering()
     for op in ops:
@@ -361,13 +361,13 @@ THREAD_SCRIPT = textwrap.dedent(
     x = np.random.RandomState(0).randn(2, 3, conv.size_in)
     with nengo_native.Simulator(net, minibatch_size=2, progress_bar=False) as sim:
         sim._trainer.prepare()
-        runtime = sim._runtime
+        runtime = sim._engine.runtime
         samples, _, error = runtime.run(3, {u: x}, training=True)
         assert error is None
         runtime.backward([np.cos(np.arange(s.size)).reshape(s.shape) for s in samples])
         # Parameters by signal: the arena's layout may differ between processes.
         trainer = sim._trainer
-        grads = [trainer._grad(p.key).ravel() for p in trainer.params]
+        grads = [trainer.gradient(p.key).ravel() for p in trainer.params]
         assert len(grads) == 2 and all(np.abs(g).max() > 0 for g in grads)
         result = np.concatenate([samples[0].ravel()] + grads)
     np.save(sys.argv[1], result)
@@ -396,7 +396,7 @@ def test_core_rejects_malformed_geometry(change, error, match):
     X = Signal(np.zeros(conv.size_in))
     W = Signal(conv.sample(rng=np.random.RandomState(0)))
     Y = Signal(np.zeros(conv.size_out))
-    layout = Layout([X, W, Y], {Y}, 1, np.float64)
+    layout = Layout([X, W, Y], {Y}, 1, np.float64, dt=0.001)
     params = ConvIncLowering().lower([ConvInc(W, X, Y, conv)], layout)
     params["chain_ptr"] = np.array([0, 1], dtype=np.int64)
     params.update({k: np.array(v, dtype=np.int64) for k, v in change.items()})

@@ -23,7 +23,7 @@ SPARSE_OPS = (SparseDotInc, BsrDotInc)
 def native_op_types(sim) -> set:
     return {
         type(op)
-        for step in sim._program.steps
+        for step in sim.program.steps
         if isinstance(step, KernelStep)
         for op in step.ops
     }
@@ -257,7 +257,7 @@ def spiking_pairs(
 
 
 def column_major_shapes(sim) -> list:
-    return sorted(base.shape for base in sim._program.layout.column_major)
+    return sorted(base.shape for base in sim.program.layout.column_major)
 
 
 @pytest.mark.parametrize(
@@ -330,7 +330,7 @@ def test_spike_products_split_over_threads_give_the_same_numbers(tmp_path):
                 intercepts=nengo.dists.Uniform(-1, -0.5),
             )
             with nengo_native.Simulator(net, progress_bar=False) as sim:
-                assert sim._program.layout.column_major
+                assert sim.program.layout.column_major
                 sim.run_steps(40)
             np.save(sys.argv[1], sim.data[probes[0]])
             """

@@ -322,7 +322,7 @@ def test_native_kernel_ops_are_grouped():
     net, _ = make_net(nengo.LIF(), n_ensembles=3, n_neurons=10)
     with nengo_native.Simulator(net, progress_bar=False, optimize=False) as sim:
         assert len(native_neuron_ops(sim)) == 3
-        kinds = [s.kind for s in sim._program.steps if hasattr(s, "kind")]
+        kinds = [s.kind for s in sim.program.steps if hasattr(s, "kind")]
         assert kinds.count("neurons_lif") == 1
 
 
@@ -336,7 +336,7 @@ def test_overlapping_neuron_signals_are_found():
     from nengo_native.planner.lower_neurons import _disjoint
 
     base = Signal(np.zeros(20), name="base")
-    layout = Layout([base], {base}, 1, np.float64)
+    layout = Layout([base], {base}, 1, np.float64, dt=0.001)
     a, b, c = base[0:5], base[5:10], base[8:12]
     even, odd = base[0:20:2], base[1:20:2]
     assert _disjoint(layout, reads=[base[10:20]], writes=[b, a])

@@ -10,11 +10,16 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
+from nengo.builder import Model
 from nengo.builder.operator import SimPyFunc, TimeUpdate
+from nengo.builder.optimizer import optimize as nengo_optimize
 from nengo.builder.probe import SimProbe
 from nengo.builder.signal import SignalDict
 from nengo.node import Node
 from nengo.processes import Piecewise
+from nengo.utils.graphs import toposort
+from nengo.utils.progress import Progress, ProgressTracker
+from nengo.utils.simulator import operator_dependency_graph
 
 from ..node import BatchFunction
 
@@ -28,11 +33,19 @@ from . import (  # noqa: F401
     lower_processes,
 )
 from .layout import Layout
-from .lowering import lowering_for, written_signals
-from .program import CallbackStep, FeedStep, KernelStep, ProbePlan, Program
+from .lowering import Lowering, lowering_for, written_signals
+from .program import CallbackStep, FeedStep, KernelStep, ProbePlan, Program, RngUse
 from .schedule import chain_order, levels
 
-__all__ = ["plan", "Program", "KernelStep", "CallbackStep", "FeedStep"]
+__all__ = [
+    "CallbackStep",
+    "FeedStep",
+    "KernelStep",
+    "Program",
+    "RngUse",
+    "plan",
+    "plan_model",
+]
 
 _CALLBACK = object()  # group key of an operator run through its own make_step
 
@@ -51,11 +64,65 @@ def collect_bases(model, step_order):
     return list(order)
 
 
+def plan_model(
+    network=None,
+    model: Model | None = None,
+    *,
+    dt: float = 0.001,
+    minibatch_size: int = 1,
+    dtype=np.float64,
+    optimize: bool = True,
+    training: dict | None = None,
+    progress: ProgressTracker | None = None,
+) -> Program:
+    """The whole pipeline in one call: build ``network`` with nengo's builder,
+    optionally run nengo's operator-merging optimizer, and plan the result.
+
+    Parameters
+    ----------
+    network : nengo.Network, optional
+        What to build. None when ``model`` is already built.
+    model : nengo.builder.Model, optional
+        The model to build into (a new one with step ``dt`` when None).
+    dt : float
+        Time step of a new model.
+    minibatch_size : int
+        Number of minibatch items.
+    dtype : numpy.dtype
+        Float type of the arena.
+    optimize : bool
+        Run nengo's optimizer before planning.
+    training : dict, optional
+        Training settings (see `plan`).
+    progress : nengo.utils.progress.ProgressTracker, optional
+        Tracker whose stages show building, optimizing and planning.
+
+    Returns
+    -------
+    Program
+        With ``program.model`` the built model.
+    """
+    if model is None:
+        model = Model(dt=dt, label=f"{network}, dt={dt:f}")
+    if progress is None:
+        progress = ProgressTracker(False, Progress("Building", "Build"))
+    if network is not None:
+        model.build(network, progress=progress.next_stage("Building", "Build"))
+    dg = operator_dependency_graph(model.operators)
+    if optimize:
+        with progress.next_stage("Building (running optimizer)", "Optimization"):
+            nengo_optimize(model, dg)
+    step_order = [op for op in toposort(dg) if hasattr(op, "make_step")]
+    with progress.next_stage("Planning", "Planning"):
+        program = plan(model, step_order, dg, minibatch_size, dtype, training)
+    return program
+
+
 def plan(
     model,
     step_order,
     dg,
-    batch: int = 1,
+    minibatch_size: int = 1,
     dtype=np.float64,
     training: dict | None = None,
 ) -> Program:
@@ -70,8 +137,8 @@ def plan(
         operators draw from the simulator's random generator).
     dg : dict
         nengo's operator dependency graph (operator -> dependents).
-    batch : int
-        Minibatch size.
+    minibatch_size : int
+        Number of minibatch items.
     dtype : numpy.dtype
         Float type of the arena.
     training : dict, optional
@@ -79,7 +146,13 @@ def plan(
         spiking neurons in training runs.
     """
     training = training or {}
-    # The clock is the same for every batch item: TimeUpdate's signals stay shared.
+    # The clock is the same for every minibatch item: TimeUpdate's signals stay shared.
+    clock = {
+        sig.base
+        for op in step_order
+        if isinstance(op, TimeUpdate)
+        for sig in written_signals(op)
+    }
     written = {
         sig.base
         for op in step_order
@@ -88,22 +161,21 @@ def plan(
     }
     bases = collect_bases(model, step_order)
     # Only nodes whose output some operator uses can be fed; a fed node's output
-    # differs per batch item even when nothing else writes it.
+    # differs per minibatch item even when nothing else writes it.
     used = set(bases)
     feedable = [n for n in input_nodes(model) if model.sig[n]["out"].base in used]
     written |= {model.sig[node]["out"].base for node in feedable}
     column_major = lower_dot.column_major_weights(step_order, written)
-    layout = Layout(bases, written, batch, dtype, column_major)
-    # Shared by the batch but written every step: training records it like state.
-    layout.clock = [
-        sig.base
-        for op in step_order
-        if isinstance(op, TimeUpdate)
-        for sig in written_signals(op)
-        if sig.base in layout.offset
-    ]
-    layout.dt = float(model.dt)  # lowerings that discretize (linear filters) need it
-    program = Program(layout)
+    layout = Layout(
+        bases,
+        written,
+        minibatch_size,
+        dtype,
+        dt=model.dt,
+        clock=[base for base in bases if base in clock],
+        column_major=column_major,
+    )
+    program = Program(layout, model=model, step_order=list(step_order), dg=dg)
 
     level = levels(dg, step_order)
     position = {op: i for i, op in enumerate(step_order)}
@@ -119,10 +191,12 @@ def plan(
             groups[(level[op], key)].append(op)
 
     scheduled = []  # (sort key, step)
+    callbacks = set()
     for (lvl, key), ops in groups.items():
         order = (lvl, position[ops[0]])
         if isinstance(key, tuple) and key[0] is _CALLBACK:
             (op,) = ops
+            callbacks.add(op)
             scheduled.append((order, callback_step(op)))
             continue
         lowering = lowering_for(ops[0])
@@ -134,6 +208,8 @@ def plan(
         if counterpart is not None:
             step.training_kind, step.training_params = counterpart
             step.training_params["chain_ptr"] = chain_ptr
+        if _overrides(lowering, "reseed"):
+            step.reseed = _bound_reseed(lowering, ops, layout)
         scheduled.append((order, step))
 
     # A feed overwrites its node's output after the operator that computes it (end of
@@ -145,12 +221,45 @@ def plan(
         order = (-1, i) if producer is None else (level[producer], len(position) + i)
         scheduled.append((order, FeedStep(node, layout.vec_ref(out), producer)))
     program.steps = [step for _, step in sorted(scheduled, key=lambda item: item[0])]
+    program.rng_uses = _rng_uses(step_order, callbacks)
 
     for probe in model.probes:
         sig = model.sig[probe]["in"]
         period = 1.0 if probe.sample_every is None else probe.sample_every / model.dt
         program.probes.append(ProbePlan(probe, layout.mat_ref(sig), period, sig.shape))
     return program
+
+
+def _overrides(lowering: Lowering, method: str) -> bool:
+    return getattr(type(lowering), method) is not getattr(Lowering, method)
+
+
+def _bound_reseed(lowering: Lowering, ops: list, layout: Layout):
+    def reseed(draws: list):
+        return lowering.reseed(ops, draws, layout)
+
+    return reseed
+
+
+def _rng_uses(step_order, callbacks: set) -> list[RngUse]:
+    """What a reset replays, in nengo's step order: the operators run through their
+    own ``make_step`` and the native ones whose lowering draws."""
+    uses = []
+    for op in step_order:
+        if op in callbacks:
+            uses.append(RngUse(op, None))
+            continue
+        lowering = lowering_for(op)
+        if lowering is not None and _overrides(lowering, "consume_rng"):
+            uses.append(RngUse(op, _bound_draw(lowering, op)))
+    return uses
+
+
+def _bound_draw(lowering: Lowering, op):
+    def draw(rng: np.random.RandomState):
+        return lowering.consume_rng(op, rng)
+
+    return draw
 
 
 def input_nodes(model) -> list:

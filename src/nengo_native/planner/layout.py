@@ -19,10 +19,10 @@ def sparse_value(sig: Signal) -> scipy.sparse.csr_matrix:
 class Layout:
     """Offsets of base signals in the float arena and in the integer arena.
 
-    Every base signal that some operator writes holds ``batch`` consecutive copies (one
-    per minibatch item); a signal nobody writes (encoders, decoders, gains) is a
-    parameter stored once and shared by the batch. A sparse signal stores its nonzero
-    values; its structure goes into the kernels that use it.
+    Every base signal that some operator writes holds ``minibatch_size`` consecutive
+    copies (one per minibatch item); a signal nobody writes (encoders, decoders, gains)
+    is a parameter stored once and shared by the minibatch. A sparse signal stores its
+    nonzero values; its structure goes into the kernels that use it.
 
     Parameters
     ----------
@@ -30,10 +30,15 @@ class Layout:
         Base signals in the order they should be laid out (contiguity follows it).
     written : set of Signal
         Base signals that some operator sets, increments or updates.
-    batch : int
-        Minibatch size.
+    minibatch_size : int
+        Number of minibatch items.
     dtype : numpy.dtype
         Float type of the arena.
+    dt : float
+        The simulator's time step (lowerings that discretize need it).
+    clock : list of Signal, optional
+        Bases shared by the minibatch but written every step (the time): state, like
+        the per-item bases.
     column_major : set of Signal, optional
         Base matrices (2-D, or stacks of matrices) stored with their last two axes
         swapped, so that each column is contiguous: the weights of products whose input
@@ -41,14 +46,22 @@ class Layout:
         Their views must cover whole matrices (see `elemstrides`).
     """
 
-    def __init__(self, bases, written, batch, dtype, column_major=()):
-        self.batch = batch
-        self.column_major = set(column_major)
+    def __init__(
+        self,
+        bases,
+        written,
+        minibatch_size: int,
+        dtype,
+        *,
+        dt: float,
+        clock=(),
+        column_major=(),
+    ):
+        self.minibatch_size = int(minibatch_size)
         self.dtype = np.dtype(dtype)
+        self.dt = float(dt)
+        self.column_major = set(column_major)
         # Lowerings ask for the same signals' references many times.
-        # Bases shared by the batch but written every step (the time), set by the
-        # planner: they are state, like the batched bases.
-        self.clock: list[Signal] = []
         self._elem_offsets: dict[Signal, np.ndarray] = {}
         self._vec_refs: dict[Signal, tuple | None] = {}
         # nengo recomputes a view's offset and strides from a new array each time.
@@ -72,7 +85,8 @@ class Layout:
                 n = base.size
             self.offset[base] = size
             self.batched[base] = base in written
-            size += n * (batch if self.batched[base] else 1)
+            size += n * (self.minibatch_size if self.batched[base] else 1)
+        self.clock: list[Signal] = [base for base in clock if base in self.offset]
         self.size = size
         self.int_size = max(int_size, 1)
 
@@ -93,7 +107,7 @@ class Layout:
                 values = self.sparse[base].data
             else:
                 values = np.asarray(base.initial_value)
-            copies = self.batch if self.batched[base] else 1
+            copies = self.minibatch_size if self.batched[base] else 1
             target = arena[off : off + copies * values.size]
             if base in self.column_major:  # shared by the batch: one copy
                 self._shaped(base, target)[...] = values
@@ -191,7 +205,7 @@ class Layout:
         itemsize = arena.itemsize
         view = np.lib.stride_tricks.as_strided(
             arena[self.start(sig) :],
-            shape=(self.batch,) + sig.shape,
+            shape=(self.minibatch_size,) + sig.shape,
             strides=(self.bstride(sig) * itemsize,)
             + tuple(s * itemsize for s in self.elemstrides(sig)),
             writeable=self.batched[sig.base],

@@ -149,7 +149,7 @@ def int_dot_ok(op: DotInc, layout: Layout) -> bool:
     integer Y only from integer operands (numpy refuses the cast otherwise)."""
     sigs = (op.A, op.X, op.Y)
     ints = [s.base in layout.int_offset for s in sigs]
-    if layout.batch != 1 or not any(ints):
+    if layout.minibatch_size != 1 or not any(ints):
         return False
     # nengo reshapes a vector-vector dot (a scalar) into Y of size 1; nothing else
     if getattr(op, "reshape", None) and not (op.A.ndim == 1 and op.Y.shape == (1,)):

@@ -255,7 +255,7 @@ class SimNeuronsLowering(Lowering):
             states = [
                 state
                 for op in ops
-                for state in _item_states(op.state_extra["rng"], layout.batch)
+                for state in _item_states(op.state_extra["rng"], layout.minibatch_size)
             ]
             params["rng_key"] = np.concatenate([key for key, _ in states])
             params["rng_pos"] = np.array([pos for _, pos in states], dtype=np.int64)

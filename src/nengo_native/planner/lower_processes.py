@@ -356,7 +356,8 @@ def _lookup_table(op: SimProcess, layout: Layout, s0: int):
     process, dt, size = op.process, layout.dt, op.output.size
     if type(process) is WhiteSignal:
         tables = [
-            _whitesignal_table(op, dt, rng) for rng in item_rngs(s0, layout.batch)
+            _whitesignal_table(op, dt, rng)
+            for rng in item_rngs(s0, layout.minibatch_size)
         ]
         return _PERIODIC, tables[0].shape[0], np.stack(tables), [dt]
     if type(process) is PresentInput:
@@ -493,7 +494,7 @@ class SimProcessLowering(Lowering):
             ref_fields("out", [layout.vec_ref(op.output) for op in ops], VEC_FIELDS)
         )
         params.update(ref_fields("X", x_refs, MAT_FIELDS))
-        params.update(_rng_params(seeds, layout.batch))
+        params.update(_rng_params(seeds, layout.minibatch_size))
         return params
 
     def _lookup_tables(self, ops, layout: Layout, seeds) -> tuple[dict, list]:
@@ -560,7 +561,7 @@ class SimProcessLowering(Lowering):
     def reseed(self, ops: list[SimProcess], draws: list[Any], layout: Layout):
         kind = self.group_key(ops[0], layout)
         if kind == "process_noise":
-            return _rng_params([int(s) for s in draws], layout.batch)
+            return _rng_params([int(s) for s in draws], layout.minibatch_size)
         if kind == "process_lookup" and any(
             type(op.process) is WhiteSignal for op in ops
         ):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from nengo.builder.operator import Operator
@@ -22,6 +24,9 @@ class KernelStep:
     # The kernel that runs instead in training runs (None: this one).
     training_kind: str | None = None
     training_params: dict[str, np.ndarray] | None = None
+    # For a kernel whose numbers depend on the simulator's seed: the parameters
+    # that change with it, given what each op drew (see `RngUse`); else None.
+    reseed: Callable[[list[Any]], dict[str, np.ndarray] | None] | None = None
 
 
 @dataclass
@@ -51,6 +56,21 @@ class FeedStep:
 
 
 @dataclass
+class RngUse:
+    """One operator's use of the simulator's random generator on reset.
+
+    ``Simulator.reset(seed)`` replays these in nengo's step order, so every operator
+    gets the draw it gets in nengo. ``draw`` is None for an operator run through its
+    own ``make_step`` (which draws itself); for a native one it draws what the
+    operator's ``make_step`` would and returns what its kernel step's ``reseed``
+    needs (e.g. the seed of the process's own generator).
+    """
+
+    op: Operator
+    draw: Callable[[np.random.RandomState], Any] | None
+
+
+@dataclass
 class ProbePlan:
     probe: Probe
     ref: tuple  # (off, rows, cols, rstride, cstride, bstride)
@@ -60,9 +80,25 @@ class ProbePlan:
 
 @dataclass
 class Program:
+    """A planned model: its layout, steps in run order, probes, and what a reset
+    replays.
+
+    ``step_order`` is nengo's order of the operators (the order of their random
+    draws), ``dg`` nengo's operator dependency graph; ``model`` is the nengo model
+    the program was planned from.
+    """
+
     layout: Layout
+    model: Any = None
+    step_order: list[Operator] = field(default_factory=list)
+    dg: dict = field(default_factory=dict)
     steps: list = field(default_factory=list)
     probes: list[ProbePlan] = field(default_factory=list)
+    rng_uses: list[RngUse] = field(default_factory=list)
+
+    @property
+    def minibatch_size(self) -> int:
+        return self.layout.minibatch_size
 
     @property
     def fallback_ops(self) -> list[Operator]:

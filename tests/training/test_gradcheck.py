@@ -13,7 +13,7 @@ RTOL = 1e-5
 
 def kernel_kinds(sim) -> set:
     kinds = set()
-    for step in sim._program.steps:
+    for step in sim.program.steps:
         if getattr(step, "kind", None):
             kinds.add(step.training_kind or step.kind)
     return kinds
@@ -89,9 +89,9 @@ def test_smoothed_lif_gradient_is_the_soft_rate_curve():
         runtime.backward([np.ones_like(s) for s in samples])
         ens = net.ensembles[0]
         bias_key = (ens.neurons, "bias")
-        grad = trainer._grad(bias_key)
+        grad = trainer.gradient(bias_key)
         # d out / d bias_i = w_i * d rate_i / d J_i, with the soft rate's slope
-        weights = sim._signal_value(sim.model.sig[net.connections[1]]["weights"])
+        weights = sim._engine.signal_value(sim.model.sig[net.connections[1]]["weights"])
         bias = trainer.get(bias_key)
         enc = trainer.get((ens, "encoders"))
         x = inputs(inp, batch=1, steps=1)[inp][0, 0]
@@ -142,7 +142,7 @@ def test_spike_weights_stored_by_columns(pairs):
             nengo.Connection(b, out, synapse=None)
         nengo.Probe(out)
     with nengo_native.Simulator(net, minibatch_size=2, progress_bar=False) as sim:
-        assert sim._program.layout.column_major
+        assert sim.program.layout.column_major
     errors = check(net, inputs(inp))
     assert any("131, 130" in str(key) for key in errors), list(errors)
 
@@ -274,8 +274,8 @@ def test_check_gradients_reports_a_wrong_gradient():
     net, inp = two_layer(nengo.RectifiedLinear())
     with nengo_native.Simulator(net, progress_bar=False) as sim:
         trainer = sim._trainer
-        original = trainer._grad
-        trainer._grad = lambda key: 2 * original(key)
+        original = trainer.gradient
+        trainer.gradient = lambda key: 2 * original(key)
         with pytest.raises(nengo.exceptions.SimulationError, match="differ"):
             sim.check_gradients(inputs(inp, batch=1))
 
@@ -298,7 +298,7 @@ def test_gradients_do_not_depend_on_thread_count():
                     5, inputs(inp, batch=4, steps=5), training=True
                 )
                 trainer.runtime.backward([np.ones_like(s) for s in samples])
-                results.append([trainer._grad(p.key) for p in trainer.params])
+                results.append([trainer.gradient(p.key) for p in trainer.params])
     finally:
         _core.set_num_threads(previous)
     for a, b in zip(*results):

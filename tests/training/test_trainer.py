@@ -149,7 +149,7 @@ def test_trained_weights_stored_by_columns_read_and_reset(pairs):
         p_out = nengo.Probe(out)
     x, y = product_data(16)
     with nengo_native.Simulator(net, minibatch_size=8, progress_bar=False) as sim:
-        assert len(sim._program.layout.column_major) == 1
+        assert len(sim.program.layout.column_major) == 1
         built = [sim.data[c].weights.copy() for c in conns]
         for c, weights in zip(conns, built):
             np.testing.assert_array_equal(weights, c.transform.init)

@@ -1,4 +1,5 @@
-"""Trained parameters out of the simulator: files, nengo arguments, frozen networks."""
+"""Trained parameters out of the simulator: live views in ``sim.data``, files, nengo
+arguments, frozen networks."""
 
 from __future__ import annotations
 
@@ -90,22 +91,43 @@ def load_params(trainer, path: str | os.PathLike) -> None:
         trainer.set(p.key, value)
 
 
-def _value(sim, obj, name):
-    sig = sim.model.sig[obj].get(name)
-    return None if sig is None else sim._signal_value(sig)
+def live_params(engine, obj, built):
+    """``sim.data[obj]``: the built parameters ``built`` of ``obj`` with their
+    current (trained) values, while the simulator is open."""
+    if engine.runtime is None:
+        return built
+    sigs = engine.model.sig.get(obj, {})
+    if isinstance(obj, nengo.Ensemble) and hasattr(built, "scaled_encoders"):
+        if isinstance(obj.neuron_type, nengo.Direct):
+            return built
+        scaled = engine.signal_value(sigs["encoders"])
+        bias = engine.signal_value(engine.model.sig[obj.neurons]["bias"])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            encoders = scaled * (obj.radius / np.asarray(built.gain))[:, None]
+        return built._replace(scaled_encoders=scaled, encoders=encoders, bias=bias)
+    if isinstance(obj, nengo.Connection) and hasattr(built, "weights"):
+        sig = sigs.get("weights")
+        if sig is not None and sig.base not in engine.program.layout.sparse:
+            return built._replace(weights=engine.signal_value(sig))
+    return built
 
 
-def nengo_params(sim, obj) -> dict:
+def _value(engine, obj, name):
+    sig = engine.model.sig[obj].get(name)
+    return None if sig is None else engine.signal_value(sig)
+
+
+def nengo_params(engine, obj) -> dict:
     """Arguments that make a nengo object reproduce its current simulated values."""
     if isinstance(obj, nengo.Ensemble):
         if isinstance(obj.neuron_type, nengo.Direct):
             return {}
-        encoders = _value(sim, obj, "encoders")
-        bias = _value(sim, obj.neurons, "bias")
+        encoders = _value(engine, obj, "encoders")
+        bias = _value(engine, obj.neurons, "bias")
         # nengo builds scaled encoders = encoders * gain / radius. Keeping the built
         # gain keeps the neurons' tuning (max rates, intercepts) meaningful; training
         # only changed the scaled encoders and biases.
-        gain = np.asarray(sim.model.params[obj].gain, dtype=np.float64)
+        gain = np.asarray(engine.model.params[obj].gain, dtype=np.float64)
         if not (np.all(np.isfinite(gain)) and np.all(gain != 0)):
             gain = np.ones(obj.n_neurons)
         return {
@@ -117,7 +139,7 @@ def nengo_params(sim, obj) -> dict:
             "intercepts": nengo.Ensemble.intercepts.default,
         }
     if isinstance(obj, nengo.Connection):
-        weights = _value(sim, obj, "weights")
+        weights = _value(engine, obj, "weights")
         if weights is None:
             return {}
         if isinstance(obj.pre_obj, nengo.Ensemble):
@@ -171,16 +193,16 @@ def frozen_objects(objs) -> list:
     return out
 
 
-def freeze(sim, objs) -> None:
+def freeze(engine, objs) -> None:
     """Write the current parameter values into nengo objects."""
     objects = frozen_objects(objs)
     updates = []
     for obj in objects:
-        if obj not in sim.model.sig:
+        if obj not in engine.model.sig:
             raise ValidationError(
                 f"{obj} is not in this simulator's model", attr="objs"
             )
-        updates.append((obj, nengo_params(sim, obj)))
+        updates.append((obj, nengo_params(engine, obj)))
     for obj, params in updates:
         for name, value in params.items():
             setattr(obj, name, value)

@@ -16,7 +16,7 @@ def _projection_loss(runtime, data, n_steps, weights) -> float:
 def check_gradients(trainer, x, n_steps, eps, max_checks, rtol, seed) -> dict:
     """See `nengo_native.Simulator.check_gradients`."""
     runtime = trainer.runtime
-    data, _, n_steps = trainer._inputs(x, n_steps, batch=runtime.batch)
+    data, _, n_steps = trainer.inputs(x, n_steps)
     trainer.prepare()
     rng = np.random.RandomState(seed)
     state = runtime.save_state()
@@ -33,7 +33,7 @@ def check_gradients(trainer, x, n_steps, eps, max_checks, rtol, seed) -> dict:
         )
         resolution = 10 * np.finfo(samples[0].dtype).eps * magnitude / eps
         runtime.backward(weights)
-        analytic = {p.key: trainer._grad(p.key) for p in trainer.params}
+        analytic = trainer.gradients()
 
         errors = {}
         for p in trainer.params:

@@ -7,7 +7,7 @@ from nengo.builder import Model
 from nengo.exceptions import ConfigError, NetworkContextError, ValidationError
 
 import nengo_native
-from nengo_native.config import (
+from nengo_native.training.config import (
     SETTINGS,
     TrainableParameter,
     get_setting,

@@ -24,8 +24,10 @@ from nengo.node import Node
 from nengo.probe import Probe
 from nengo.utils.progress import Progress, ProgressTracker
 
+from ..describe import describe_node, describe_step
+from ..engine import Engine
+from ..inputs import check_data, split_batch
 from .config import TrainableParameter, trainable_parameters
-from .inputs import check_data, split_batch
 from .losses import Loss, get_loss
 from .optimizers import Optimizer, get_optimizer
 
@@ -98,12 +100,21 @@ class Compiled:
 
 
 class Trainer:
-    """Training state of one `Simulator`: parameters, optimizer, compiled losses."""
+    """Training state of one simulator: parameters, optimizer, compiled losses.
 
-    def __init__(self, sim):
-        self.sim = sim
-        self.runtime = sim._runtime
-        self.params: list[TrainableParameter] = trainable_parameters(sim.model)
+    Parameters
+    ----------
+    engine : Engine
+        The simulator's engine: its runtime, clock and batched runs.
+    seed : int
+        Seeds the shuffling of samples in `fit`.
+    """
+
+    def __init__(self, engine: Engine, seed: int):
+        self.engine = engine
+        self.model = engine.model
+        self.runtime = engine.runtime
+        self.params: list[TrainableParameter] = trainable_parameters(self.model)
         # Arena offsets of each parameter's elements, in its shape; and all of them
         # in parameter order, so that fit hands the optimizer one flat vector (one
         # update per minibatch, not one per parameter).
@@ -114,8 +125,8 @@ class Trainer:
         ).astype(np.intp)
         self.compiled: Compiled | None = None
         self._prepared = False
-        self._names = probe_names([p.probe for p in sim._program.probes])
-        self._shuffle = np.random.RandomState(sim.seed)
+        self._names = probe_names([p.probe for p in engine.program.probes])
+        self._shuffle = np.random.RandomState(seed)
 
     # -- parameters -----------------------------------------------------------------
 
@@ -127,7 +138,8 @@ class Trainer:
         self.runtime.arena[offsets] = np.reshape(value, offsets.shape)
         self.runtime.params_changed = True
 
-    def _grad(self, key) -> np.ndarray:
+    def gradient(self, key) -> np.ndarray:
+        """The parameter's gradient from the last backward pass."""
         return self.runtime.grad[self._offsets[key]]
 
     # -- compile ----------------------------------------------------------------------
@@ -230,14 +242,14 @@ class Trainer:
             return {p: compiled.losses[p] for p in targets}
         return compiled.losses
 
-    def _inputs(self, x, n_steps: int | None, batch: int):
-        """Checked input data, its batch size (``batch`` when there is no data) and
-        n_steps."""
-        nodes = self.sim._input_nodes
+    def inputs(self, x, n_steps: int | None):
+        """Checked input data, its number of samples (``minibatch_size`` when there
+        is no data) and n_steps."""
+        nodes = self.engine.input_nodes
         if x is None:
             if n_steps is None:
                 raise ValidationError("give input data x or n_steps", attr="n_steps")
-            return {}, batch, n_steps
+            return {}, self.engine.minibatch_size, n_steps
         if not isinstance(x, dict):
             x = check_data(x, nodes, len(np.asarray(x)), n_steps, "x")[0]
         for node in x:
@@ -263,14 +275,14 @@ class Trainer:
             return
         failing, blocked = self.runtime.prepare_training()
         if failing:
-            described = "; ".join(_describe_step(step) for step in failing[:5])
+            described = "; ".join(describe_step(step) for step in failing[:5])
             raise BuildError(
                 f"cannot train this model: no gradient through {described}"
                 + (f" (and {len(failing) - 5} more)" if len(failing) > 5 else "")
             )
         for op in blocked:
             warnings.warn(
-                f"{_node_of(self.sim.model, op)} is a Python function without a "
+                f"{describe_node(self.model, op)} is a Python function without a "
                 "gradient: no gradient passes through it (use "
                 "nengo_native.BatchNode(..., gradient=...) to pass one)",
                 UserWarning,
@@ -296,7 +308,7 @@ class Trainer:
         samples, _, error = runtime.run(n_steps, data, training=True)
         if error is not None:
             raise error
-        probes = [p.probe for p in self.sim._program.probes]
+        probes = [p.probe for p in self.engine.program.probes]
         grads_out = [None] * len(probes)
         values = {}
         total = 0.0
@@ -317,7 +329,7 @@ class Trainer:
 
     def gradients(self) -> dict:
         """Parameter gradients of the last backward pass, by parameter key."""
-        return {p.key: self._grad(p.key) for p in self.params}
+        return {p.key: self.gradient(p.key) for p in self.params}
 
     def fit(
         self,
@@ -328,14 +340,16 @@ class Trainer:
         n_steps,
         shuffle: bool,
         validation_data,
-        verbose: int,
+        verbose: int | None,
+        progress_bar,
     ) -> History:
         compiled = self._require(for_fit=True)
-        mb = self.runtime.batch
-        if batch_size is not None and batch_size != mb:
+        minibatch_size = self.engine.minibatch_size
+        if batch_size is not None and batch_size != minibatch_size:
             raise ValidationError(
                 f"batch_size ({batch_size}) must equal the simulator's minibatch_size "
-                f"({mb}); build the Simulator with minibatch_size={batch_size}",
+                f"({minibatch_size}); build the Simulator with "
+                f"minibatch_size={batch_size}",
                 attr="batch_size",
             )
         if (
@@ -346,26 +360,25 @@ class Trainer:
             raise ValidationError(
                 f"must be a positive integer (got {epochs!r})", attr="epochs"
             )
-        data, size, n_steps = self._inputs(x, n_steps, batch=mb)
+        data, size, n_steps = self.inputs(x, n_steps)
         targets = self._targets(y, size, compiled)
         losses = self._losses(compiled, targets)
-        if size % mb:
+        if size % minibatch_size:
             raise ValidationError(
                 f"the number of samples ({size}) is not a multiple of minibatch_size "
-                f"({mb})",
+                f"({minibatch_size})",
                 attr="x",
             )
         self.prepare()
-        sim, runtime = self.sim, self.runtime
+        engine, runtime = self.engine, self.runtime
         arena, grad, flat = runtime.arena, runtime.grad, self._flat
         params = {"parameters": arena[flat]}
-        state = runtime.save_state()
-        clock = (sim._n_steps, sim._time)
+        saved = engine.snapshot()
         history = History()
-        n_batches = size // mb
+        n_batches = size // minibatch_size
         if verbose is None:
-            verbose = 1 if sim.progress_bar else 0
-        bar = verbose == 1 and sim.progress_bar
+            verbose = 1 if progress_bar else 0
+        bar = verbose == 1 and progress_bar
         try:
             for epoch in range(epochs):
                 order = self._shuffle.permutation(size) if shuffle else np.arange(size)
@@ -377,10 +390,10 @@ class Trainer:
                     ProgressTracker(bar, progress) if bar else contextlib.nullcontext()
                 ) as tracker:
                     for b in range(n_batches):
-                        idx = order[b * mb : (b + 1) * mb]
+                        idx = order[b * minibatch_size : (b + 1) * minibatch_size]
                         batch_data = {k: v[idx] for k, v in data.items()}
                         batch_targets = {k: v[idx] for k, v in targets.items()}
-                        runtime.restore_state(state, sync=False)
+                        runtime.restore_state(saved.state, sync=False)
                         values, preds = self.loss_and_gradients(
                             batch_data, batch_targets, n_steps, losses, compiled.weights
                         )
@@ -394,11 +407,13 @@ class Trainer:
                             sums[k] = sums.get(k, 0.0) + v
                         if tracker is not None:
                             tracker.total_progress.step()
-                    runtime.restore_state(state)
-                    sim._n_steps, sim._time = clock
+                    engine.restore(saved)
                     epoch_values = {k: v / n_batches for k, v in sums.items()}
                     if validation_data is not None:
-                        val = self.evaluate(*_split_validation(validation_data))
+                        val = self.evaluate(
+                            *_split_validation(validation_data),
+                            progress_bar=progress_bar,
+                        )
                         epoch_values.update({f"val_{k}": v for k, v in val.items()})
                     summary = " - ".join(
                         f"{k}: {v:.4g}" for k, v in epoch_values.items()
@@ -411,8 +426,7 @@ class Trainer:
                     elapsed = _time.perf_counter() - start
                     print(f"{name}: {elapsed:.2f} s - {summary}", flush=True)
         finally:
-            runtime.restore_state(state)
-            sim._n_steps, sim._time = clock
+            engine.restore(saved)
         return history
 
     def _metrics(self, compiled, targets, preds, losses) -> dict[str, float]:
@@ -425,15 +439,19 @@ class Trainer:
                 out[key] = metric.value(targets[probe], preds[probe])
         return out
 
-    def evaluate(self, x, y, n_steps=None) -> dict[str, float]:
+    def evaluate(self, x, y, n_steps=None, progress_bar=None) -> dict[str, float]:
         """Losses and metrics of the model as defined (spiking) on x."""
         compiled = self._require(for_fit=False)
-        mb = self.runtime.batch
-        data, size, n_steps = self._inputs(x, n_steps, batch=mb)
+        minibatch_size = self.engine.minibatch_size
+        data, size, n_steps = self.inputs(x, n_steps)
         targets = self._targets(y, size, compiled)
         losses = self._losses(compiled, targets)
-        batches = split_batch(data, mb) if data else [{}] * (size // mb)
-        preds = self.sim._predict_batches(batches, n_steps, stateful=False)
+        batches = (
+            split_batch(data, minibatch_size)
+            if data
+            else [{}] * (size // minibatch_size)
+        )
+        preds = self.engine.predict(batches, n_steps, False, progress_bar)
         values = {}
         total = 0.0
         for probe, loss in losses.items():
@@ -451,25 +469,3 @@ def _split_validation(validation_data):
             "validation_data must be a tuple (x, y)", attr="validation_data"
         )
     return validation_data
-
-
-def _describe_step(step) -> str:
-    ops = getattr(step, "ops", None) or [step.op]
-    op = ops[0]
-    neurons = getattr(op, "neurons", None)
-    if neurons is not None:
-        return f"{type(neurons).__name__} neurons ({op.tag or op})"
-    return f"{type(op).__name__} ({op.tag or op})"
-
-
-def _node_of(model, op) -> str:
-    for obj, sigs in model.sig.items():
-        out = sigs.get("out") if isinstance(obj, Node) else None
-        if (
-            out is not None
-            and op.output is not None
-            and out.base is op.output.base
-            and out.elemoffset == op.output.elemoffset
-        ):
-            return str(obj) if obj.label is None else f"Node '{obj.label}'"
-    return str(op)

@@ -1,0 +1,17 @@
+"""Gradient training beside the simulation pipeline: what is trainable
+(`config`), losses and optimizers, the trainer behind `Simulator.compile`/`fit`/
+`evaluate`, trained parameters (`parameters`) and the gradient check."""
+
+from . import losses, optimizers
+from .config import TrainableParameter, configure_settings, get_setting
+from .trainer import History, Trainer
+
+__all__ = [
+    "History",
+    "TrainableParameter",
+    "Trainer",
+    "configure_settings",
+    "get_setting",
+    "losses",
+    "optimizers",
+]
