@@ -61,3 +61,12 @@ def describe_step(step) -> str:
     if neurons is not None:
         return f"{type(neurons).__name__} neurons ({op.tag or op})"
     return f"{type(op).__name__} ({op.tag or op})"
+
+
+def describe_fallbacks(model, ops) -> str:
+    """The warning for operators that run through nengo's Python code."""
+    return (
+        f"{len(ops)} operator(s) have no native kernel and run through nengo's "
+        "Python code (slower, and not trainable through): "
+        f"{describe_ops(model, ops)}. sim.fallback_operators lists them."
+    )

@@ -1,14 +1,101 @@
-"""Checking run-time input data (``data=``, ``x=``) against the model."""
+"""Checking what users pass in: the simulator's arguments, and run-time input data
+(``data=``, ``x=``) against the model."""
 
 from __future__ import annotations
 
+import numbers
 import os
 
 import numpy as np
 from nengo.exceptions import ValidationError
 from nengo.node import Node
+from nengo.rc import rc
+from nengo.utils.progress import ProgressBar
 
 from .planner import CallbackStep
+
+
+def check_dtype(dtype) -> np.dtype:
+    """The simulator's float type: float32 or float64 (nengo's ``rc`` default)."""
+    if dtype is None:
+        dtype = rc.float_dtype
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError as e:
+        raise ValidationError(f"'{dtype}' is not a dtype", attr="dtype") from e
+    if dtype not in (np.float32, np.float64):
+        raise ValidationError(f"must be float32 or float64 (got {dtype})", attr="dtype")
+    return dtype
+
+
+def check_dt(dt) -> float:
+    """A time step: a positive finite number."""
+    try:
+        dt = float(dt)
+    except (TypeError, ValueError) as e:
+        raise ValidationError(f"must be a number (got {dt!r})", attr="dt") from e
+    if not (np.isfinite(dt) and dt > 0):
+        raise ValidationError(f"must be a positive finite number (got {dt})", attr="dt")
+    return dt
+
+
+def check_seed(seed) -> int:
+    """A seed numpy's generators accept: an integer in [0, 2**32)."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ValidationError(
+            f"must be an integer in [0, 2**32) (got {seed!r})", attr="seed"
+        )
+    if not 0 <= seed < 2**32:
+        raise ValidationError(f"must be in [0, 2**32) (got {seed})", attr="seed")
+    return int(seed)
+
+
+def check_steps(steps, attr: str) -> int:
+    """A number of steps: a non-negative integer."""
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
+        raise ValidationError(
+            f"Must be a non-negative integer (got {steps!r})", attr=attr
+        )
+    return int(steps)
+
+
+def check_progress_bar(progress_bar):
+    """What nengo accepts as a progress bar."""
+    if progress_bar is None or isinstance(progress_bar, (bool, ProgressBar)):
+        return progress_bar
+    raise ValidationError(
+        "must be True, False, None or a nengo.utils.progress.ProgressBar "
+        f"(got {progress_bar!r})",
+        attr="progress_bar",
+    )
+
+
+def check_run_time(time_in_seconds) -> float:
+    """A length of time to run: a finite, non-negative number."""
+    try:
+        time_in_seconds = float(time_in_seconds)
+    except (TypeError, ValueError) as e:
+        raise ValidationError(
+            f"Must be a number (got {time_in_seconds!r})", attr="time_in_seconds"
+        ) from e
+    if not np.isfinite(time_in_seconds):
+        raise ValidationError(
+            f"Must be finite (got {time_in_seconds})", attr="time_in_seconds"
+        )
+    if time_in_seconds < 0:
+        raise ValidationError(
+            f"Must be positive (got {time_in_seconds:g})", attr="time_in_seconds"
+        )
+    return time_in_seconds
+
+
+def check_positive(value, attr: str) -> float:
+    """A positive finite real number."""
+    if not (isinstance(value, numbers.Real) and np.isfinite(value) and value > 0):
+        raise ValidationError(
+            f"must be a positive finite number (got {value!r})", attr=attr
+        )
+    return value
 
 
 def check_minibatch_size(minibatch_size) -> int:

@@ -39,7 +39,8 @@ class BatchFunction:
         self.pass_time = pass_time
         self.label = label
 
-    def _call(self, t, x):
+    def call(self, t, x):
+        """The user's function on batched ``x`` with the arguments it takes."""
         args = (t,) if self.pass_time else ()
         if self.shape_in:
             args += (x,)
@@ -47,14 +48,14 @@ class BatchFunction:
 
     def __call__(self, t, x=None):
         x = None if x is None else np.reshape(x, (1,) + self.shape_in)
-        y = np.asarray(self._call(t, x))
+        y = np.asarray(self.call(t, x))
         return np.reshape(y, (-1,)) if y.ndim > len(self.shape_out) else y
 
     def batched(self, t: float, x: np.ndarray | None, out: np.ndarray) -> None:
         """Compute every item's output into ``out`` (minibatch, size_out)."""
         if x is not None:
             x = x.reshape((x.shape[0],) + self.shape_in)
-        y = self._call(t, x)
+        y = self.call(t, x)
         try:
             y = np.asarray(y, dtype=out.dtype)
         except (TypeError, ValueError) as e:
@@ -126,7 +127,7 @@ class BatchNode(nengo.Node):
         if shape_out is None:
             probe = BatchFunction(func, shape_in, (), pass_time, name)
             x = np.zeros((1,) + shape_in) if shape_in else None
-            y = np.asarray(probe._call(0.0, x))
+            y = np.asarray(probe.call(0.0, x))
             if not is_array_like(y) or y.ndim < 1:
                 raise ValidationError(
                     "could not infer the output shape: the function must return "

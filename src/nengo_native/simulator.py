@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import numbers
 import warnings
 
 import numpy as np
@@ -16,18 +15,24 @@ from nengo.exceptions import (
     SimulatorClosed,
     ValidationError,
 )
-from nengo.rc import rc
 from nengo.utils.numpy import maxint
-from nengo.utils.progress import Progress, ProgressBar, ProgressTracker
+from nengo.utils.progress import Progress, ProgressTracker
 
 from .data import SimulationData
-from .describe import describe_ops
+from .describe import describe_fallbacks
 from .engine import Engine
 from .inputs import (
     check_batch_data,
     check_data,
+    check_dt,
+    check_dtype,
     check_memory,
     check_minibatch_size,
+    check_positive,
+    check_progress_bar,
+    check_run_time,
+    check_seed,
+    check_steps,
     split_batch,
     state_bytes,
 )
@@ -40,57 +45,6 @@ logger = logging.getLogger(__name__)
 
 class FallbackWarning(NengoWarning):
     """Some operators run through nengo's own Python code (no native kernel)."""
-
-
-def _float_dtype(dtype) -> np.dtype:
-    if dtype is None:
-        dtype = rc.float_dtype
-    try:
-        dtype = np.dtype(dtype)
-    except TypeError as e:
-        raise ValidationError(f"'{dtype}' is not a dtype", attr="dtype") from e
-    if dtype not in (np.float32, np.float64):
-        raise ValidationError(f"must be float32 or float64 (got {dtype})", attr="dtype")
-    return dtype
-
-
-def _check_dt(dt) -> float:
-    try:
-        dt = float(dt)
-    except (TypeError, ValueError) as e:
-        raise ValidationError(f"must be a number (got {dt!r})", attr="dt") from e
-    if not (np.isfinite(dt) and dt > 0):
-        raise ValidationError(f"must be a positive finite number (got {dt})", attr="dt")
-    return dt
-
-
-def _check_seed(seed) -> int:
-    """A seed numpy's generators accept: an integer in [0, 2**32)."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise ValidationError(
-            f"must be an integer in [0, 2**32) (got {seed!r})", attr="seed"
-        )
-    if not 0 <= seed < 2**32:
-        raise ValidationError(f"must be in [0, 2**32) (got {seed})", attr="seed")
-    return int(seed)
-
-
-def _check_steps(steps, attr: str) -> int:
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
-        raise ValidationError(
-            f"Must be a non-negative integer (got {steps!r})", attr=attr
-        )
-    return int(steps)
-
-
-def _check_progress_bar(progress_bar):
-    if progress_bar is None or isinstance(progress_bar, (bool, ProgressBar)):
-        return progress_bar
-    raise ValidationError(
-        "must be True, False, None or a nengo.utils.progress.ProgressBar "
-        f"(got {progress_bar!r})",
-        attr="progress_bar",
-    )
 
 
 class Simulator:
@@ -147,16 +101,16 @@ class Simulator:
     ):
         self.closed = True  # until construction succeeds
         self._signals = None
-        self.progress_bar = _check_progress_bar(progress_bar)
+        self.progress_bar = check_progress_bar(progress_bar)
         self.optimize = optimize
-        self.dtype = _float_dtype(dtype)
+        self.dtype = check_dtype(dtype)
         self.minibatch_size = minibatch_size
         items = check_minibatch_size(minibatch_size)
 
         if seed is not None:
-            seed = _check_seed(seed)
+            seed = check_seed(seed)
         if model is None:
-            dt = _check_dt(dt)
+            dt = check_dt(dt)
             self.model = Model(
                 dt=dt,
                 label=f"{network}, dt={dt:f}",
@@ -195,16 +149,8 @@ class Simulator:
         self.signals = self._engine.runtime.signals
         self._trainer_state = None
         if program.fallback_ops:
-            ops = program.fallback_ops
-            warnings.warn(
-                FallbackWarning(
-                    f"{len(ops)} operator(s) have no native kernel and run through "
-                    f"nengo's Python code (slower, and not trainable through): "
-                    f"{describe_ops(self.model, ops)}. "
-                    "sim.fallback_operators lists them."
-                ),
-                stacklevel=2,
-            )
+            text = describe_fallbacks(self.model, program.fallback_ops)
+            warnings.warn(FallbackWarning(text), stacklevel=2)
         self.data = SimulationData(
             self.model.params,
             self._engine.records,
@@ -214,7 +160,7 @@ class Simulator:
 
         if seed is None:
             if network is not None and network.seed is not None:
-                seed = _check_seed(network.seed + 1)
+                seed = check_seed(network.seed + 1)
             else:
                 seed = np.random.randint(maxint)
 
@@ -358,7 +304,7 @@ class Simulator:
         if self.closed:
             raise SimulatorClosed("Cannot reset closed Simulator.")
         if seed is not None:
-            self.seed = _check_seed(seed)
+            self.seed = check_seed(seed)
         trainer = self._trainer_state
         kept = (
             {p.key: trainer.get(p.key) for p in trainer.params}
@@ -391,20 +337,7 @@ class Simulator:
             ``{node: array (minibatch, n_steps, node.size_out)}``: values that replace
             the outputs of input nodes (nodes without input) during this run.
         """
-        try:
-            time_in_seconds = float(time_in_seconds)
-        except (TypeError, ValueError) as e:
-            raise ValidationError(
-                f"Must be a number (got {time_in_seconds!r})", attr="time_in_seconds"
-            ) from e
-        if not np.isfinite(time_in_seconds):
-            raise ValidationError(
-                f"Must be finite (got {time_in_seconds})", attr="time_in_seconds"
-            )
-        if time_in_seconds < 0:
-            raise ValidationError(
-                f"Must be positive (got {time_in_seconds:g})", attr="time_in_seconds"
-            )
+        time_in_seconds = check_run_time(time_in_seconds)
         steps = int(np.round(time_in_seconds / self.dt))
         if steps == 0:
             warnings.warn(
@@ -438,7 +371,7 @@ class Simulator:
         """
         if self.closed:
             raise SimulatorClosed("Simulator cannot run because it is closed.")
-        steps = _check_steps(steps, "steps")
+        steps = check_steps(steps, "steps")
         data = self._check_run_data(data, steps)
         if steps == 0:
             return  # (nengo's progress bar refuses a run of 0 steps)
@@ -446,7 +379,7 @@ class Simulator:
         if progress_bar is None:
             progress_bar = self.progress_bar
         else:
-            progress_bar = _check_progress_bar(progress_bar)
+            progress_bar = check_progress_bar(progress_bar)
         self._engine.simulate(steps, data, progress_bar)
 
     def step(self, data: dict | None = None) -> None:
@@ -542,7 +475,7 @@ class Simulator:
         if self.closed:
             raise SimulatorClosed("Simulator cannot run because it is closed.")
         if n_steps is not None:
-            n_steps = _check_steps(n_steps, "n_steps")
+            n_steps = check_steps(n_steps, "n_steps")
         if not isinstance(stateful, (bool, np.bool_)):
             raise ValidationError(
                 f"must be True or False (got {stateful!r})", attr="stateful"
@@ -571,15 +504,8 @@ class Simulator:
                 stacklevel=2,
             )
             sample_every = dt
-        if sample_every is not None and not (
-            isinstance(sample_every, numbers.Real)
-            and np.isfinite(sample_every)
-            and sample_every > 0
-        ):
-            raise ValidationError(
-                f"must be a positive finite number (got {sample_every!r})",
-                attr="sample_every",
-            )
+        if sample_every is not None:
+            sample_every = check_positive(sample_every, "sample_every")
         period = 1 if sample_every is None else sample_every / self.dt
         steps = np.arange(1, self.n_steps + 1)
         return self.dt * steps[steps % period < 1]
@@ -718,12 +644,7 @@ class Simulator:
         """
         if self.closed:
             raise SimulatorClosed("Simulator is closed.")
-        single = not isinstance(objs, (list, tuple))
-        objects = [objs] if single else list(objs)
-        params = [parameters.nengo_params(self._engine, obj) for obj in objects]
-        if as_dict:
-            return {str(obj): p for obj, p in zip(objects, params)}
-        return params[0] if single else params
+        return parameters.get_nengo_params(self._engine, objs, as_dict)
 
     def freeze_params(self, objs) -> None:
         """Write the current (trained) parameters into the nengo objects, so that

@@ -251,12 +251,13 @@ class _CrossentropyBase(Loss):
     def _prob_per_sample(self, t, y):
         raise NotImplementedError
 
-    def _targets(self, y_true, y_pred):
+    def targets(self, y_true, y_pred):
+        """``y_true`` as checked class probabilities, shaped like ``y_pred``."""
         raise NotImplementedError
 
     def value(self, y_true, y_pred):
         y_pred = self._check_pred(y_pred)
-        losses, _ = self._per_sample(self._targets(y_true, y_pred), y_pred)
+        losses, _ = self._per_sample(self.targets(y_true, y_pred), y_pred)
         return float(np.mean(losses))
 
     def gradient(self, y_true, y_pred):
@@ -264,7 +265,7 @@ class _CrossentropyBase(Loss):
 
     def value_and_gradient(self, y_true, y_pred):
         y_pred = self._check_pred(y_pred)
-        losses, grad = self._per_sample(self._targets(y_true, y_pred), y_pred)
+        losses, grad = self._per_sample(self.targets(y_true, y_pred), y_pred)
         return float(np.mean(losses)), self._out(grad / losses.size, y_pred)
 
 
@@ -290,7 +291,7 @@ class CategoricalCrossentropy(_CrossentropyBase):
 
     name = "categorical_crossentropy"
 
-    def _targets(self, y_true, y_pred):
+    def targets(self, y_true, y_pred):
         y_true = _as_float_array(y_true, "y_true", self)
         _check_same_shape(y_true, y_pred, self)
         return y_true.astype(np.float64)
@@ -335,7 +336,7 @@ class SparseCategoricalCrossentropy(_CrossentropyBase):
 
     name = "sparse_categorical_crossentropy"
 
-    def _targets(self, y_true, y_pred):
+    def targets(self, y_true, y_pred):
         y_true = _as_float_array(y_true, "y_true", self)
         lead = y_pred.shape[:-1]
         if y_true.shape == lead + (1,):
@@ -387,7 +388,7 @@ class CategoricalAccuracy(Loss):
         lead = y_pred.shape[:-1]
         sparse = y_true.shape in (lead, lead + (1,)) and y_true.shape != y_pred.shape
         parser = SparseCategoricalCrossentropy if sparse else CategoricalCrossentropy
-        t = parser()._targets(y_true, y_pred)
+        t = parser().targets(y_true, y_pred)
         return float(np.mean(np.argmax(y_pred, axis=-1) == np.argmax(t, axis=-1)))
 
 

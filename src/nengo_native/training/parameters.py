@@ -168,6 +168,17 @@ def nengo_params(engine, obj) -> dict:
     )
 
 
+def get_nengo_params(engine, objs, as_dict: bool):
+    """`nengo_params` of one object, or of a list (a dict by ``str(obj)`` with
+    ``as_dict``)."""
+    single = not isinstance(objs, (list, tuple))
+    objects = [objs] if single else list(objs)
+    params = [nengo_params(engine, obj) for obj in objects]
+    if as_dict:
+        return {str(obj): p for obj, p in zip(objects, params)}
+    return params[0] if single else params
+
+
 def _conv_args(transform) -> dict:
     args = {
         n: getattr(transform, n)

@@ -83,7 +83,8 @@ class History:
     history: dict[str, list[float]] = field(default_factory=dict)
     epoch: list[int] = field(default_factory=list)
 
-    def _add(self, values: dict[str, float]) -> None:
+    def append(self, values: dict[str, float]) -> None:
+        """Add one epoch's values."""
         for key, value in values.items():
             self.history.setdefault(key, []).append(value)
 
@@ -420,7 +421,7 @@ class Trainer:
                     )
                     # nengo's bar closes with "<name_after> finished in <time>."
                     progress.name_after = f"{name} ({summary})"
-                history._add(epoch_values)
+                history.append(epoch_values)
                 history.epoch.append(epoch)
                 if verbose and not bar:
                     elapsed = _time.perf_counter() - start
