@@ -7,6 +7,7 @@ has no kernel for to the fallback (its own nengo ``make_step``).
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 
 import numpy as np
@@ -209,7 +210,7 @@ def plan(
             step.training_kind, step.training_params = counterpart
             step.training_params["chain_ptr"] = chain_ptr
         if _overrides(lowering, "reseed"):
-            step.reseed = _bound_reseed(lowering, ops, layout)
+            step.reseed = functools.partial(lowering.reseed, ops, layout=layout)
         scheduled.append((order, step))
 
     # A feed overwrites its node's output after the operator that computes it (end of
@@ -234,13 +235,6 @@ def _overrides(lowering: Lowering, method: str) -> bool:
     return getattr(type(lowering), method) is not getattr(Lowering, method)
 
 
-def _bound_reseed(lowering: Lowering, ops: list, layout: Layout):
-    def reseed(draws: list):
-        return lowering.reseed(ops, draws, layout)
-
-    return reseed
-
-
 def _rng_uses(step_order, callbacks: set) -> list[RngUse]:
     """What a reset replays, in nengo's step order: the operators run through their
     own ``make_step`` and the native ones whose lowering draws."""
@@ -251,15 +245,8 @@ def _rng_uses(step_order, callbacks: set) -> list[RngUse]:
             continue
         lowering = lowering_for(op)
         if lowering is not None and _overrides(lowering, "consume_rng"):
-            uses.append(RngUse(op, _bound_draw(lowering, op)))
+            uses.append(RngUse(op, functools.partial(lowering.consume_rng, op)))
     return uses
-
-
-def _bound_draw(lowering: Lowering, op):
-    def draw(rng: np.random.RandomState):
-        return lowering.consume_rng(op, rng)
-
-    return draw
 
 
 def input_nodes(model) -> list:
