@@ -332,18 +332,17 @@ def test_overlapping_neuron_signals_are_found():
     touch are fine. Contiguous and strided signals give the same answers."""
     from nengo.builder.signal import Signal
 
-    from nengo_native.planner.layout import Layout
-    from nengo_native.planner.lower_neurons import _disjoint
+    from nengo_native.planner.layout import Layout, disjoint
 
     base = Signal(np.zeros(20), name="base")
     layout = Layout([base], {base}, 1, np.float64, dt=0.001)
     a, b, c = base[0:5], base[5:10], base[8:12]
     even, odd = base[0:20:2], base[1:20:2]
-    assert _disjoint(layout, reads=[base[10:20]], writes=[b, a])
-    assert not _disjoint(layout, reads=[], writes=[b, c])
-    assert not _disjoint(layout, reads=[base[4:6]], writes=[a])
-    assert not _disjoint(layout, reads=[base[12:20], base[9:10]], writes=[a, b])
-    assert _disjoint(layout, reads=[odd], writes=[even])
-    assert not _disjoint(layout, reads=[base[3:4]], writes=[odd, base[2:3]])
-    assert _disjoint(layout, reads=[base[4:5]], writes=[odd, base[2:3]])
-    assert not _disjoint(layout, reads=[even], writes=[a])
+    assert disjoint(layout, reads=[base[10:20]], writes=[b, a])
+    assert not disjoint(layout, reads=[], writes=[b, c])
+    assert not disjoint(layout, reads=[base[4:6]], writes=[a])
+    assert not disjoint(layout, reads=[base[12:20], base[9:10]], writes=[a, b])
+    assert disjoint(layout, reads=[odd], writes=[even])
+    assert not disjoint(layout, reads=[base[3:4]], writes=[odd, base[2:3]])
+    assert disjoint(layout, reads=[base[4:5]], writes=[odd, base[2:3]])
+    assert not disjoint(layout, reads=[even], writes=[a])

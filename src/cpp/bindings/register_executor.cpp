@@ -41,8 +41,9 @@ template <typename T>
 void register_executor(py::module_& m, const char* name) {
   using Exec = Executor<T>;
   py::class_<Exec>(m, name)
-      .def(py::init<int64_t, int64_t, int64_t, double, int64_t>(), py::arg("arena_size"),
-           py::arg("int_arena_size"), py::arg("batch"), py::arg("dt"), py::arg("step_offset"))
+      .def(py::init<int64_t, int64_t, int64_t, double, int64_t, std::string>(),
+           py::arg("arena_size"), py::arg("int_arena_size"), py::arg("batch"), py::arg("dt"),
+           py::arg("step_offset"), py::arg("backend") = nengo_native::kCpuBackend)
       .def_property_readonly(
           "arena",
           [](py::object self) {
@@ -57,18 +58,15 @@ void register_executor(py::module_& m, const char* name) {
                                         self);
           })
       .def_property_readonly("batch", &Exec::batch)
+      .def_property_readonly("backend", &Exec::backend)
       .def_property_readonly("n_kernels", &Exec::n_kernels)
       .def(
           "add_kernel",
           [](Exec& e, const std::string& kind, const py::dict& params,
              std::optional<std::string> training_kind, std::optional<py::dict> training_params) {
-            std::unique_ptr<nengo_native::Kernel<T>> training;
-            if (training_kind)
-              training = nengo_native::make_kernel<T>(
-                  *training_kind, to_params(training_params ? *training_params : py::dict()),
-                  e.shape());
-            e.add_kernel(nengo_native::make_kernel<T>(kind, to_params(params), e.shape()),
-                         std::move(training));
+            Params training;
+            if (training_kind && training_params) training = to_params(*training_params);
+            e.add_kernel(kind, to_params(params), training_kind.value_or(""), training);
           },
           py::arg("kind"), py::arg("params"), py::arg("training_kind") = py::none(),
           py::arg("training_params") = py::none())
@@ -192,5 +190,4 @@ void register_executor(py::module_& m, const char* name) {
 void register_executors(py::module_& m) {
   register_executor<double>(m, "Executor64");
   register_executor<float>(m, "Executor32");
-  m.def("kernel_kinds", &nengo_native::kernel_kinds);
 }

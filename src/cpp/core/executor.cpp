@@ -11,8 +11,11 @@ namespace nengo_native {
 
 template <typename T>
 Executor<T>::Executor(int64_t arena_size, int64_t int_arena_size, int64_t batch, double dt,
-                      int64_t step_offset)
-    : batch_(batch), dt_(dt), step_offset_(step_offset) {
+                      int64_t step_offset, std::string backend)
+    : batch_(batch), dt_(dt), backend_(std::move(backend)), step_offset_(step_offset) {
+  const auto backends = kernel_backends();
+  if (std::find(backends.begin(), backends.end(), backend_) == backends.end())
+    throw std::invalid_argument("unknown backend '" + backend_ + "'");
   if (arena_size < 0 || int_arena_size < 0) throw std::invalid_argument("negative arena size");
   if (batch < 1) throw std::invalid_argument("batch must be at least 1");
   if (step_offset < 0 || step_offset >= int_arena_size)
@@ -35,11 +38,13 @@ Shape Executor<T>::shape() const {
 }
 
 template <typename T>
-void Executor<T>::add_kernel(std::unique_ptr<Kernel<T>> kernel,
-                             std::unique_ptr<Kernel<T>> training_kernel) {
+void Executor<T>::add_kernel(const std::string& kind, const Params& params,
+                             const std::string& training_kind, const Params& training_params) {
   Step step;
-  step.kernel = std::move(kernel);
-  step.training_kernel = std::move(training_kernel);
+  step.kind = kind;
+  if (!training_kind.empty())
+    step.training_kernel = make_kernel<T>(training_kind, backend_, training_params, shape());
+  step.kernel = make_kernel<T>(kind, backend_, params, shape());
   steps_.push_back(std::move(step));
   saved_ready_ = false;
 }
@@ -277,6 +282,7 @@ template <typename T>
 void Executor<T>::set_kernel_params(size_t index, const Params& params) {
   if (index >= steps_.size() || !steps_[index].kernel)
     throw std::out_of_range("step " + std::to_string(index) + " is not a kernel");
+  kernel_schemas().at(steps_[index].kind).check_state(steps_[index].kind, params);
   steps_[index].kernel->set_params(params);
 }
 

@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <new>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -45,20 +46,24 @@ struct UninitializedAllocator : std::allocator<T> {
 template <typename T>
 class Executor {
  public:
+  // `backend` picks the implementation of every kernel this executor builds (see
+  // kernel.h); "cpu" is the only one so far.
   Executor(int64_t arena_size, int64_t int_arena_size, int64_t batch, double dt,
-           int64_t step_offset);
+           int64_t step_offset, std::string backend = kCpuBackend);
 
   T* data() { return data_.data(); }
   int64_t* int_data() { return int_data_.data(); }
   int64_t arena_size() const { return static_cast<int64_t>(data_.size()); }
   int64_t int_arena_size() const { return static_cast<int64_t>(int_data_.size()); }
   int64_t batch() const { return batch_; }
+  const std::string& backend() const { return backend_; }
   Shape shape() const;
 
-  // `training_kernel`, when given, runs in place of `kernel` in training runs (a spiking
-  // neuron's rate counterpart).
-  void add_kernel(std::unique_ptr<Kernel<T>> kernel,
-                  std::unique_ptr<Kernel<T>> training_kernel = nullptr);
+  // A Program step: the `kind` kernel of this executor's backend, its parameters checked
+  // against the kind's schema. `training_kind`, when not empty, runs in place of it in
+  // training runs (a spiking neuron's rate counterpart).
+  void add_kernel(const std::string& kind, const Params& params,
+                  const std::string& training_kind = "", const Params& training_params = {});
   // A step that runs outside the core (the user's Python); it must not throw past the
   // executor except to abort the run. `backward(n)`, when given, is its reverse-mode step
   // for step n of the last training run (it updates grad() itself).
@@ -109,6 +114,7 @@ class Executor {
 
  private:
   struct Step {
+    std::string kind;
     std::unique_ptr<Kernel<T>> kernel;
     std::unique_ptr<Kernel<T>> training_kernel;
     std::function<void()> callback;
@@ -128,6 +134,7 @@ class Executor {
   std::vector<int64_t> int_data_;
   int64_t batch_;
   double dt_;
+  std::string backend_;
   int64_t step_offset_;
   std::vector<Step> steps_;
   std::vector<ProbeSpec> probes_;

@@ -1,4 +1,5 @@
-// The kernel interface and the registry that maps a Program step's kind to its factory.
+// The kernel interface and the registry that maps a Program step's (kind, backend) to its
+// factory and its kind to its schema.
 #pragma once
 
 #include <functional>
@@ -6,10 +7,12 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "params.h"
 #include "refs.h"
+#include "schema.h"
 
 namespace nengo_native {
 
@@ -40,7 +43,7 @@ class Kernel {
   virtual void reset() {}
   // Replace the seed-dependent part of the parameters (random generator states, tables
   // drawn at make_step) when the simulator is reset with a new seed; it also becomes what
-  // reset() restores. Kernels that do not depend on the seed refuse.
+  // reset() restores. Only kernels whose schema declares state parameters get called.
   virtual void set_params(const Params&) {
     throw std::invalid_argument("this kernel has no seed-dependent parameters");
   }
@@ -65,33 +68,53 @@ class Kernel {
 template <typename T>
 using KernelFactory = std::function<std::unique_ptr<Kernel<T>>(const Params&, const Shape&)>;
 
+// The backend every kernel has. A backend is a set of kernel implementations over the
+// same Program (the same kinds, schemas and arena layout); a CUDA one would register its
+// factories under "cuda" beside these.
+constexpr const char* kCpuBackend = "cpu";
+
+// (kind, backend) -> factory. Schemas are per kind: every backend honours the same one.
+using KernelKey = std::pair<std::string, std::string>;
+
 template <typename T>
-std::map<std::string, KernelFactory<T>>& kernel_registry() {
-  static std::map<std::string, KernelFactory<T>> registry;
+std::map<KernelKey, KernelFactory<T>>& kernel_registry() {
+  static std::map<KernelKey, KernelFactory<T>> registry;
   return registry;
 }
 
+std::map<std::string, KernelSchema>& kernel_schemas();
+
+// The kinds with a schema, and the backends some kernel is registered for.
+std::vector<std::string> kernel_kinds();
+std::vector<std::string> kernel_backends();
+
+// Builds a `kind` kernel of `backend` after checking `params` against the kind's schema.
 template <typename T>
-std::unique_ptr<Kernel<T>> make_kernel(const std::string& kind, const Params& params,
-                                       const Shape& shape) {
+std::unique_ptr<Kernel<T>> make_kernel(const std::string& kind, const std::string& backend,
+                                       const Params& params, const Shape& shape) {
+  const auto& schemas = kernel_schemas();
+  const auto schema = schemas.find(kind);
+  if (schema == schemas.end()) throw std::invalid_argument("unknown kernel kind '" + kind + "'");
+  schema->second.check(kind, params);
   auto& reg = kernel_registry<T>();
-  auto it = reg.find(kind);
-  if (it == reg.end()) throw std::invalid_argument("unknown kernel kind '" + kind + "'");
+  const auto it = reg.find({kind, backend});
+  if (it == reg.end())
+    throw std::invalid_argument("kernel '" + kind + "' has no '" + backend + "' implementation");
   return it->second(params, shape);
 }
 
-std::vector<std::string> kernel_kinds();
-
-// Registers a kernel class template `K<T>`, constructed from (Params, Shape, extra...), for
-// float and double under `kind`; `extra` lets one class serve several kinds (a learning rule,
-// a spike generator). Used once per kind at namespace scope in the kernel's source file.
+// Registers a CPU kernel class template `K<T>`, constructed from (Params, Shape, extra...),
+// for float and double under `kind`, with the kind's schema; `extra` lets one class serve
+// several kinds (a spike generator, a convolution's direction). Used once per kind at
+// namespace scope in the kernel's source file.
 template <template <typename> class K, typename... Extra>
 struct KernelRegistration {
-  explicit KernelRegistration(const std::string& kind, Extra... extra) {
-    kernel_registry<float>()[kind] = [=](const Params& p, const Shape& s) {
+  KernelRegistration(const std::string& kind, KernelSchema schema, Extra... extra) {
+    kernel_schemas()[kind] = std::move(schema);
+    kernel_registry<float>()[{kind, kCpuBackend}] = [=](const Params& p, const Shape& s) {
       return std::unique_ptr<Kernel<float>>(std::make_unique<K<float>>(p, s, extra...));
     };
-    kernel_registry<double>()[kind] = [=](const Params& p, const Shape& s) {
+    kernel_registry<double>()[{kind, kCpuBackend}] = [=](const Params& p, const Shape& s) {
       return std::unique_ptr<Kernel<double>>(std::make_unique<K<double>>(p, s, extra...));
     };
   }
@@ -99,12 +122,13 @@ struct KernelRegistration {
 
 #define NENGO_NATIVE_CONCAT_(a, b) a##b
 #define NENGO_NATIVE_CONCAT(a, b) NENGO_NATIVE_CONCAT_(a, b)
-#define REGISTER_KERNEL(kind, K) \
-  static ::nengo_native::KernelRegistration<K> NENGO_NATIVE_CONCAT(kernel_registration_, __LINE__)(kind)
+#define REGISTER_KERNEL(kind, K, schema)                                            \
+  static ::nengo_native::KernelRegistration<K> NENGO_NATIVE_CONCAT(kernel_registration_, \
+                                                                  __LINE__)(kind, schema)
 // REGISTER_KERNEL for a class that takes one more constructor argument of type `Arg`.
-#define REGISTER_KERNEL_WITH(kind, K, Arg, arg)                                     \
+#define REGISTER_KERNEL_WITH(kind, K, schema, Arg, arg)                                    \
   static ::nengo_native::KernelRegistration<K, Arg> NENGO_NATIVE_CONCAT(kernel_registration_, \
-                                                                       __LINE__)(kind, arg)
+                                                                       __LINE__)(kind, schema, arg)
 
 // OpenMP pays off only for enough work. Idle threads sleep at barriers (see the
 // package's __init__): waking one took ~50-100 us on a 2-core VM, and spinning instead

@@ -28,10 +28,10 @@ void extent(int64_t n, int64_t stride, int64_t& lo, int64_t& hi) {
 
 std::vector<VecRef> read_vec_refs(const Params& p, const std::string& prefix, size_t count,
                                   int64_t arena_size, int64_t batch) {
-  const auto& off = p.int_array(prefix + "_off", count);
-  const auto& n = p.int_array(prefix + "_n", count);
-  const auto& stride = p.int_array(prefix + "_stride", count);
-  const auto& bstride = p.int_array(prefix + "_bstride", count);
+  const auto field = [&](int k) -> const std::vector<int64_t>& {
+    return p.int_array(prefix + "_" + kVecFields[k], count);
+  };
+  const auto &off = field(0), &n = field(1), &stride = field(2), &bstride = field(3);
   std::vector<VecRef> refs(count);
   for (size_t i = 0; i < count; ++i) {
     if (n[i] < 0) throw std::invalid_argument(prefix + ": negative size");
@@ -46,12 +46,11 @@ std::vector<VecRef> read_vec_refs(const Params& p, const std::string& prefix, si
 
 std::vector<MatRef> read_mat_refs(const Params& p, const std::string& prefix, size_t count,
                                   int64_t arena_size, int64_t batch) {
-  const auto& off = p.int_array(prefix + "_off", count);
-  const auto& rows = p.int_array(prefix + "_rows", count);
-  const auto& cols = p.int_array(prefix + "_cols", count);
-  const auto& rstride = p.int_array(prefix + "_rstride", count);
-  const auto& cstride = p.int_array(prefix + "_cstride", count);
-  const auto& bstride = p.int_array(prefix + "_bstride", count);
+  const auto field = [&](int k) -> const std::vector<int64_t>& {
+    return p.int_array(prefix + "_" + kMatFields[k], count);
+  };
+  const auto &off = field(0), &rows = field(1), &cols = field(2), &rstride = field(3),
+             &cstride = field(4), &bstride = field(5);
   std::vector<MatRef> refs(count);
   for (size_t i = 0; i < count; ++i) {
     if (rows[i] < 0 || cols[i] < 0) throw std::invalid_argument(prefix + ": negative size");

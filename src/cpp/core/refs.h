@@ -2,6 +2,7 @@
 // `bstride` is the distance between minibatch items (0 for parameters shared by the batch).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -17,6 +18,11 @@ struct VecRef {
 struct MatRef {
   int64_t off, rows, cols, rstride, cstride, bstride;
 };
+
+// The parameter fields of a ref named `<prefix>`: `<prefix>_off`, `<prefix>_n`, ...
+constexpr std::array<const char*, 4> kVecFields{{"off", "n", "stride", "bstride"}};
+constexpr std::array<const char*, 6> kMatFields{
+    {"off", "rows", "cols", "rstride", "cstride", "bstride"}};
 
 // The rows of a matrix view as vector views (one row when rows are broadcast).
 std::vector<VecRef> row_refs(const MatRef& m);

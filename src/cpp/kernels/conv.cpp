@@ -341,7 +341,21 @@ void ConvIncKernel<T>::backward(const Context<T>& ctx, T* grad) {
   }
 }
 
-REGISTER_KERNEL_WITH("conv_inc", ConvIncKernel, bool, false);
-REGISTER_KERNEL_WITH("conv_transpose_inc", ConvIncKernel, bool, true);
+namespace {
+
+KernelSchema conv_schema() {
+  return KernelSchema()
+      .vecs({"X", "Y"})
+      .chains()
+      .ints({"x_h", "x_w", "x_c", "y_h", "y_w", "y_c", "k_h", "k_w", "stride_h", "stride_w",
+             "pad_h", "pad_w", "groups", "channels_last", "W_off", "W_bstride", "W_k1", "W_k2",
+             "W_ci", "W_co"});
+}
+
+}  // namespace
+
+// The flag is `transpose`.
+REGISTER_KERNEL_WITH("conv_inc", ConvIncKernel, conv_schema(), bool, false);
+REGISTER_KERNEL_WITH("conv_transpose_inc", ConvIncKernel, conv_schema(), bool, true);
 
 }  // namespace nengo_native

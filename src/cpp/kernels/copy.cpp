@@ -131,7 +131,14 @@ void CopyKernel<T>::backward(const Context<T>& ctx, T* grad) {
     }
 }
 
-REGISTER_KERNEL("reset", ResetKernel);
-REGISTER_KERNEL("copy", CopyKernel);
+REGISTER_KERNEL("reset", ResetKernel,
+                KernelSchema().reals({"value"}).ints({"seg_ptr", "seg_dst", "seg_len",
+                                                      "dst_bstride"}).chains());
+REGISTER_KERNEL("copy", CopyKernel,
+                KernelSchema()
+                    .ints({"src_bstride", "dst_bstride", "seg_ptr", "seg_dst", "seg_len",
+                           "seg_src"})
+                    .int_scalar("inc")
+                    .chains());
 
 }  // namespace nengo_native

@@ -7,25 +7,9 @@
 
 #include "../core/kernel.h"
 #include "../core/refs.h"
+#include "dot_events.h"
 
 namespace nengo_native {
-
-// The nonzero elements of a product's input over a minibatch, by input index: index j's
-// are events [ptr[j], ptr[j + 1]), each an item and its value, items ascending. A
-// spiking population's output is mostly zeros, and a zero input adds nothing to a sum
-// (its weights are finite: the planner checks), so products over weights stored by
-// columns (the planner's column-major layout) read only the columns of these events.
-template <typename T>
-struct InputEvents {
-  std::vector<int64_t> ptr;
-  std::vector<int32_t> index, item;
-  std::vector<T> value;
-  int64_t count = 0;
-
-  void reserve(int64_t n, int64_t batch);
-  // Collect the events of x (n elements at `stride`, items `bstride` apart).
-  void gather(const T* x, int64_t n, int64_t stride, int64_t bstride, int64_t batch);
-};
 
 template <typename T>
 class DotIncKernel : public Kernel<T> {

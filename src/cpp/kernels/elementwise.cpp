@@ -68,6 +68,7 @@ void ElementwiseIncKernel<T>::backward(const Context<T>& ctx, T* grad) {
   }
 }
 
-REGISTER_KERNEL("elementwise_inc", ElementwiseIncKernel);
+REGISTER_KERNEL("elementwise_inc", ElementwiseIncKernel,
+                KernelSchema().mats({"Y", "A", "X"}).chains());
 
 }  // namespace nengo_native

@@ -213,6 +213,20 @@ void LinearFilterKernel<T>::backward(const Context<T>& ctx, T* grad) {
   }
 }
 
-REGISTER_KERNEL("linear_filter", LinearFilterKernel);
+// Named after nengo's LinearFilter Step classes, so the planner maps a step's type by name.
+const ConstantsRegistration kFilterVariants("FILTER_VARIANTS",
+                                            {{"NoX", int64_t(FilterVariant::NoX)},
+                                             {"OneX", int64_t(FilterVariant::OneX)},
+                                             {"OneXScalar", int64_t(FilterVariant::OneXScalar)},
+                                             {"NoD", int64_t(FilterVariant::NoD)},
+                                             {"General", int64_t(FilterVariant::General)}});
+
+REGISTER_KERNEL("linear_filter", LinearFilterKernel,
+                KernelSchema()
+                    .ints({"variant", "inc", "coef_ptr"})
+                    .reals({"coef"})
+                    .vecs({"U", "Out"})
+                    .mats({"X"})
+                    .chains());
 
 }  // namespace nengo_native

@@ -30,12 +30,6 @@ T np_clip(T x, T lo, T hi) {
   return x < hi ? x : hi;
 }
 
-template <typename T>
-T np_sign(T x) {
-  if (std::isnan(x)) return x;
-  return x > 0 ? T(1) : (x < 0 ? T(-1) : T(0));
-}
-
 // The models. Each holds one item's constants, converted once the way numpy converts a
 // Python float meeting an array of the arena's type: a Python-level product such as
 // `amplitude / dt` is formed in double and then rounded to T. `step` updates one neuron.
@@ -583,126 +577,42 @@ void PointNeuronKernel<T, Model>::backward(const Context<T>& ctx, T* grad) {
   }
 }
 
-template <typename T>
-RandomSpikingKernel<T>::RandomSpikingKernel(const Params& p, const Shape& s, bool poisson)
-    : poisson_(poisson) {
-  const size_t n = p.int_array("J_off").size();
-  j_ = read_vec_refs(p, "J", n, s.arena_size, s.batch);
-  out_ = read_vec_refs(p, "output", n, s.arena_size, s.batch);
-  amplitude_ = p.real_array("amplitude", n);
-  negative_ = p.int_array("negative", n);
-  read_chain_ptr(p, n);
-  // One generator per op and minibatch item, op-major.
-  const size_t n_rng = n * static_cast<size_t>(s.batch);
-  const auto& key = p.int_array("rng_key", n_rng * MT19937::kN);
-  const auto& pos = p.int_array("rng_pos", n_rng);
-  for (size_t k = 0; k < n_rng; ++k) rng_.emplace_back(key.data() + k * MT19937::kN, pos[k]);
-  batch_ = s.batch;
-  for (size_t i = 0; i < n; ++i) {
-    if (j_[i].n != out_[i].n) throw std::invalid_argument("neurons: J and output sizes differ");
-    work_ += out_[i].n * s.batch;
-  }
+namespace {
+
+// J, output and the model's states as refs, its constants as one real per op.
+template <template <typename> class Model>
+KernelSchema point_neuron_schema() {
+  KernelSchema schema;
+  schema.vecs({"J", "output"});
+  for (const char* name : Model<double>::kStateNames) schema.vecs({name});
+  for (const char* name : Model<double>::kParamNames) schema.reals({name});
+  return schema.chains();
 }
 
-template <typename T>
-std::string RandomSpikingKernel<T>::run_item(const Context<T>& ctx, size_t i) {
-  const VecRef &j = j_[i], &o = out_[i];
-  const bool negative = negative_[i] != 0;
-  const T dt = T(ctx.dt);
-  // Python-level `amplitude / dt`: a double that numpy rounds to T when it meets T values.
-  const double spike = amplitude_[i] / ctx.dt;
-  // Each minibatch item draws from its own stream (item 0's is nengo's).
-  for (int64_t b = 0; b < ctx.batch; ++b) {
-    MT19937& rng = rng_[i * batch_ + b];
-    const T* pj = ctx.data + j.off + b * j.bstride;
-    T* po = ctx.data + o.off + b * o.bstride;
-    if (poisson_) {
-      // numpy validates the whole lam array before the first draw.
-      const double lam_max = poisson_lam_max();
-      for (int64_t e = 0; e < o.n; ++e) {
-        const T x = pj[e * j.stride];
-        const double lam = static_cast<double>((negative ? std::fabs(x) : x) * dt);
-        if (!(lam >= 0)) return "lam < 0 or lam contains NaNs";
-        if (lam > lam_max) return "lam value too large";
-      }
-      // amplitude/dt times the int64 counts is a float64 array in numpy, multiplied in
-      // double by sign(J) before being stored as T.
-      for (int64_t e = 0; e < o.n; ++e) {
-        const T x = pj[e * j.stride];
-        const double lam = static_cast<double>((negative ? std::fabs(x) : x) * dt);
-        double value = spike * static_cast<double>(poisson(rng, lam));
-        if (negative) value = value * static_cast<double>(np_sign(x));
-        po[e * o.stride] = static_cast<T>(value);
-      }
-    } else {
-      const T tspike = T(spike);
-      for (int64_t e = 0; e < o.n; ++e) {
-        const T x = pj[e * j.stride];
-        T n_spikes;
-        const T frac = std::modf(dt * (negative ? std::fabs(x) : x), &n_spikes);
-        // numpy compares the float64 draw with frac promoted to float64.
-        n_spikes = n_spikes + T(rng.next_double() < static_cast<double>(frac) ? 1 : 0);
-        T value = tspike * n_spikes;
-        if (negative) value = value * np_sign(x);
-        po[e * o.stride] = value;
-      }
-    }
-  }
-  return {};
-}
+template <template <typename> class Model>
+struct PointNeurons {
+  template <typename T>
+  using Kernel = PointNeuronKernel<T, Model>;
+};
 
-template <typename T>
-void RandomSpikingKernel<T>::forward(const Context<T>& ctx) {
-  // Every item has its own generator, so items may run on any thread; errors are collected
-  // and the first (in item order) is raised, never thrown across the OpenMP region.
-  const int64_t n = static_cast<int64_t>(j_.size());
-  std::vector<std::string> errors(static_cast<size_t>(n));
-  parallel_for(n, work_ >= kParallelThreshold,
-               [&](int64_t i) { errors[i] = run_item(ctx, static_cast<size_t>(i)); });
-  for (const auto& e : errors)
-    if (!e.empty()) throw std::domain_error(e);
-}
+}  // namespace
 
-template <typename T>
-using LifKernel = PointNeuronKernel<T, Lif>;
-template <typename T>
-using LifRateKernel = PointNeuronKernel<T, LifRate>;
-template <typename T>
-using AdaptiveLifKernel = PointNeuronKernel<T, AdaptiveLif>;
-template <typename T>
-using AdaptiveLifRateKernel = PointNeuronKernel<T, AdaptiveLifRate>;
-template <typename T>
-using SmoothedLifRateKernel = PointNeuronKernel<T, SmoothedLifRate>;
-template <typename T>
-using LinearKernel = PointNeuronKernel<T, Linear>;
-template <typename T>
-using RectifiedLinearKernel = PointNeuronKernel<T, RectifiedLinear>;
-template <typename T>
-using SpikingRectifiedLinearKernel = PointNeuronKernel<T, SpikingRectifiedLinear>;
-template <typename T>
-using SigmoidKernel = PointNeuronKernel<T, Sigmoid>;
-template <typename T>
-using TanhKernel = PointNeuronKernel<T, Tanh>;
-template <typename T>
-using IzhikevichKernel = PointNeuronKernel<T, Izhikevich>;
-template <typename T>
-using RegularSpikingKernel = PointNeuronKernel<T, RegularSpiking>;
+// A neuron type is a model struct above and one line here.
+#define REGISTER_POINT_NEURON(kind, Model) \
+  REGISTER_KERNEL(kind, PointNeurons<Model>::template Kernel, point_neuron_schema<Model>())
 
-REGISTER_KERNEL("neurons_lif", LifKernel);
-REGISTER_KERNEL("neurons_lif_rate", LifRateKernel);
-REGISTER_KERNEL("neurons_adaptive_lif", AdaptiveLifKernel);
-REGISTER_KERNEL("neurons_adaptive_lif_rate", AdaptiveLifRateKernel);
-REGISTER_KERNEL("neurons_rectified_linear", RectifiedLinearKernel);
+REGISTER_POINT_NEURON("neurons_lif", Lif);
+REGISTER_POINT_NEURON("neurons_lif_rate", LifRate);
+REGISTER_POINT_NEURON("neurons_adaptive_lif", AdaptiveLif);
+REGISTER_POINT_NEURON("neurons_adaptive_lif_rate", AdaptiveLifRate);
+REGISTER_POINT_NEURON("neurons_rectified_linear", RectifiedLinear);
+REGISTER_POINT_NEURON("neurons_spiking_rectified_linear", SpikingRectifiedLinear);
+REGISTER_POINT_NEURON("neurons_sigmoid", Sigmoid);
+REGISTER_POINT_NEURON("neurons_tanh", Tanh);
+REGISTER_POINT_NEURON("neurons_izhikevich", Izhikevich);
+REGISTER_POINT_NEURON("neurons_regular_spiking", RegularSpiking);
 // Training counterparts only (no nengo type of their own).
-REGISTER_KERNEL("neurons_lif_rate_smoothed", SmoothedLifRateKernel);
-REGISTER_KERNEL("neurons_linear", LinearKernel);
-REGISTER_KERNEL("neurons_spiking_rectified_linear", SpikingRectifiedLinearKernel);
-REGISTER_KERNEL("neurons_sigmoid", SigmoidKernel);
-REGISTER_KERNEL("neurons_tanh", TanhKernel);
-REGISTER_KERNEL("neurons_izhikevich", IzhikevichKernel);
-REGISTER_KERNEL("neurons_regular_spiking", RegularSpikingKernel);
-// The flag is `poisson`: PoissonSpiking draws spike counts, StochasticSpiking a coin per neuron.
-REGISTER_KERNEL_WITH("neurons_stochastic_spiking", RandomSpikingKernel, bool, false);
-REGISTER_KERNEL_WITH("neurons_poisson_spiking", RandomSpikingKernel, bool, true);
+REGISTER_POINT_NEURON("neurons_lif_rate_smoothed", SmoothedLifRate);
+REGISTER_POINT_NEURON("neurons_linear", Linear);
 
 }  // namespace nengo_native

@@ -362,8 +362,43 @@ void TriangleKernel<T>::forward(const Context<T>& ctx) {
   for_each_chain(chain_ptr_, work_, [&](int64_t i) { run_item(ctx, i); });
 }
 
-REGISTER_KERNEL("process_noise", NoiseKernel);
-REGISTER_KERNEL("process_lookup", LookupKernel);
-REGISTER_KERNEL("process_triangle", TriangleKernel);
+// Named after nengo.dists classes.
+const ConstantsRegistration kNoiseDists("NOISE_DISTS",
+                                        {{"Gaussian", kGaussian},
+                                         {"Uniform", kUniform},
+                                         {"Choice", kChoice}});
+const ConstantsRegistration kLookupModes("LOOKUP_MODES",
+                                         {{"Periodic", int64_t(LookupMode::Periodic)},
+                                          {"Present", int64_t(LookupMode::Present)},
+                                          {"PiecewiseZero", int64_t(LookupMode::PiecewiseZero)},
+                                          {"StepGrid", int64_t(LookupMode::StepGrid)}});
+
+REGISTER_KERNEL("process_noise", NoiseKernel,
+                KernelSchema()
+                    .vecs({"out"})
+                    .mats({"X"})
+                    .ints({"inc", "scale", "filter", "coef_ptr", "rng_key", "rng_pos",
+                           "rng_has_gauss"})
+                    .reals({"mean", "std", "alpha", "coef", "rng_gauss"})
+                    // Gaussian noise needs no `dist`, and only Choice needs the choice_*.
+                    .optional_ints({"dist", "choice_ptr"})
+                    .optional_reals({"choice_cdf", "choice_values"})
+                    .chains()
+                    .state({"rng_key", "rng_pos", "rng_has_gauss", "rng_gauss"}));
+REGISTER_KERNEL("process_lookup", LookupKernel,
+                KernelSchema()
+                    .vecs({"out"})
+                    .ints({"mode", "inc", "t_off", "rows", "aux_ptr", "table_ptr",
+                           "table_bstride"})
+                    .reals({"aux", "table"})
+                    .chains()
+                    .state({"table_ptr", "table_bstride", "table"}));
+REGISTER_KERNEL("process_triangle", TriangleKernel,
+                KernelSchema()
+                    .vecs({"U", "out", "Y", "Xi"})
+                    .mats({"X"})
+                    .ints({"inc"})
+                    .reals({"n0", "ndiff"})
+                    .chains());
 
 }  // namespace nengo_native

@@ -28,6 +28,9 @@ void zero_set_outputs(const std::vector<VecRef>& out, const std::vector<int64_t>
   }
 }
 
+// The distribution a noise op draws from (exported as NOISE_DISTS).
+enum NoiseDist : int64_t { kGaussian = 0, kUniform = 1, kChoice = 2 };
+
 template <typename T>
 class NoiseKernel : public Kernel<T> {
  public:
@@ -52,7 +55,6 @@ class NoiseKernel : public Kernel<T> {
   // The distribution drawn from: kGaussian (mean_, std_), kUniform (low in mean_, range
   // in std_) or kChoice (op i's cumulative weights choice_cdf_[choice_ptr_[i]..] and
   // its options, a row of out.n values each, in choice_values_).
-  enum Dist : int64_t { kGaussian = 0, kUniform = 1, kChoice = 2 };
   std::vector<int64_t> dist_, choice_ptr_, choice_value_start_;
   std::vector<double> choice_cdf_, choice_values_;
   std::vector<double> mean_, std_, alpha_;
@@ -64,7 +66,7 @@ class NoiseKernel : public Kernel<T> {
   int64_t work_ = 0;
 };
 
-// How a lookup op turns the time t into a table row; must match lower_processes.py.
+// How a lookup op turns the time t into a table row (exported as LOOKUP_MODES).
 enum class LookupMode : int64_t {
   Periodic = 0,       // WhiteSignal: row round(t / dt) mod rows
   Present = 1,        // PresentInput: row int((t - dt) / presentation_time + 1e-7) mod rows

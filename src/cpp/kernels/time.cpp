@@ -20,6 +20,8 @@ void TimeUpdateKernel<T>::forward(const Context<T>& ctx) {
   ctx.data[time_off_] = static_cast<T>(static_cast<double>(step) * ctx.dt);
 }
 
-REGISTER_KERNEL("time_update", TimeUpdateKernel);
+// The planner gives every step a `chain_ptr`; one clock has no chains to read.
+REGISTER_KERNEL("time_update", TimeUpdateKernel,
+                KernelSchema().int_scalar("step_off").int_scalar("time_off").chains(false));
 
 }  // namespace nengo_native

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+
 import numpy as np
 import scipy.sparse
 from nengo.builder.signal import Signal, SignalDict
@@ -310,3 +312,42 @@ class NativeSignalDict(SignalDict):
             )
             dict.__setitem__(self, key, view)
             return view
+
+
+def disjoint(layout: Layout, reads, writes) -> bool:
+    """Whether the written signals overlap neither each other nor the read ones.
+
+    Kernels update element by element, while numpy finishes each whole-array
+    operation before the next; the two agree only when no element is shared.
+    """
+    written_ranges, read_ranges = _ranges(layout, writes), _ranges(layout, reads)
+    if written_ranges is not None and read_ranges is not None:
+        # The usual case, contiguous signals: compare ranges, not elements.
+        written_ranges.sort()
+        ends = [end for _, end in written_ranges]
+        if any(start < end for (start, _), end in zip(written_ranges[1:], ends)):
+            return False
+        starts = [start for start, _ in written_ranges]
+        for start, end in read_ranges:
+            i = bisect.bisect_right(starts, start)
+            # the written range starting at or before `start`, and the next one
+            if i > 0 and ends[i - 1] > start or i < len(starts) and starts[i] < end:
+                return False
+        return True
+    written = np.concatenate([layout.elem_offsets(s).ravel() for s in writes])
+    if np.unique(written).size != written.size:
+        return False
+    read = np.concatenate([layout.elem_offsets(s).ravel() for s in reads])
+    return not np.intersect1d(written, read).size
+
+
+def _ranges(layout: Layout, sigs) -> list[tuple[int, int]] | None:
+    """[start, end) arena ranges of contiguous signals; None if one is not."""
+    ranges = []
+    for sig in sigs:
+        ref = layout.vec_ref(sig)
+        if ref is None or (ref[1] > 1 and ref[2] != 1):
+            return None
+        if ref[1] > 0:
+            ranges.append((ref[0], ref[0] + ref[1]))
+    return ranges

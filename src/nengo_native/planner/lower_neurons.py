@@ -11,14 +11,12 @@ RandomState left in the nengo model is not advanced by running the simulator. As
 nengo, which never reseeds it, ``Simulator.reset`` does not rewind the stream.
 
 In a minibatch, item 0 draws exactly nengo's stream; item ``b >= 1`` has a stream of
-its own, ``np.random.RandomState(int(np.random.SeedSequence([s0, b]).generate_state(1)
-[0]))`` with ``s0 = int(rng.get_state()[1][0])`` (the first word of item 0's MT19937
-key when the model is planned).
+its own, ``nengo_native.seeds.item_rng(s0, b)`` with ``s0 = int(rng.get_state()[1][0])``
+(the first word of item 0's MT19937 key when the model is planned).
 """
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Hashable
 from dataclasses import dataclass
 
@@ -40,7 +38,8 @@ from nengo.neurons import (
     Tanh,
 )
 
-from .layout import VEC_FIELDS, Layout, ref_fields
+from ..seeds import item_rng
+from .layout import VEC_FIELDS, Layout, disjoint, ref_fields
 from .lowering import Lowering, register
 
 
@@ -144,54 +143,14 @@ def _mt19937_state(rng) -> tuple[np.ndarray, int] | None:
     return key, int(state["state"]["pos"])
 
 
-def _item_states(rng, batch: int) -> list[tuple[np.ndarray, int]]:
-    """MT19937 states of minibatch items 0..batch-1 for an op whose nengo generator
-    is ``rng`` (item 0 continues ``rng`` itself; see the module docstring)."""
+def _item_states(rng, minibatch_size: int) -> list[tuple[np.ndarray, int]]:
+    """MT19937 states of every minibatch item for an op whose nengo generator is
+    ``rng`` (item 0 continues ``rng`` itself; see the module docstring)."""
     states = [_mt19937_state(rng)]
     s0 = int(states[0][0][0])
-    for b in range(1, batch):
-        seed = int(np.random.SeedSequence([s0, b]).generate_state(1)[0])
-        states.append(_mt19937_state(np.random.RandomState(seed)))
+    for b in range(1, minibatch_size):
+        states.append(_mt19937_state(item_rng(s0, b)))
     return states
-
-
-def _disjoint(layout: Layout, reads, writes) -> bool:
-    """Whether the written signals overlap neither each other nor the read ones.
-
-    The kernels update neuron by neuron, while numpy finishes each whole-array operation
-    before the next; the two agree only when no element is shared.
-    """
-    written_ranges, read_ranges = _ranges(layout, writes), _ranges(layout, reads)
-    if written_ranges is not None and read_ranges is not None:
-        # The usual case, contiguous signals: compare ranges, not elements.
-        written_ranges.sort()
-        ends = [end for _, end in written_ranges]
-        if any(start < end for (start, _), end in zip(written_ranges[1:], ends)):
-            return False
-        starts = [start for start, _ in written_ranges]
-        for start, end in read_ranges:
-            i = bisect.bisect_right(starts, start)
-            # the written range starting at or before `start`, and the next one
-            if i > 0 and ends[i - 1] > start or i < len(starts) and starts[i] < end:
-                return False
-        return True
-    written = np.concatenate([layout.elem_offsets(s).ravel() for s in writes])
-    if np.unique(written).size != written.size:
-        return False
-    read = np.concatenate([layout.elem_offsets(s).ravel() for s in reads])
-    return not np.intersect1d(written, read).size
-
-
-def _ranges(layout: Layout, sigs) -> list[tuple[int, int]] | None:
-    """[start, end) arena ranges of contiguous signals; None if one is not."""
-    ranges = []
-    for sig in sigs:
-        ref = layout.vec_ref(sig)
-        if ref is None or (ref[1] > 1 and ref[2] != 1):
-            return None
-        if ref[1] > 0:
-            ranges.append((ref[0], ref[0] + ref[1]))
-    return ranges
 
 
 def _params_ok(neurons, names) -> bool:
@@ -235,7 +194,7 @@ class SimNeuronsLowering(Lowering):
         refs = [layout.vec_ref(s) for s in sigs]
         if any(r is None for r in refs) or len({r[1] for r in refs}) != 1:
             return None
-        if not _disjoint(layout, [op.J], sigs[1:]):
+        if not disjoint(layout, [op.J], sigs[1:]):
             return None
         return ("neurons", model.name)
 

@@ -20,8 +20,7 @@ Exact types only (a user subclass may override ``make_step`` and falls back):
 Random streams. Item 0 of a minibatch draws exactly what ``nengo.Simulator`` draws:
 the process's generator is ``np.random.RandomState(s0)`` with ``s0`` the seed
 ``process.get_rng`` uses (``process.seed``, else one ``randint`` from the simulator's
-generator). Item ``b >= 1`` uses
-``np.random.RandomState(int(np.random.SeedSequence([s0, b]).generate_state(1)[0]))``.
+generator). Item ``b >= 1`` uses ``nengo_native.seeds.item_rng(s0, b)``.
 ``Simulator.reset(seed)`` replays the simulator's generator in nengo's step order;
 `SimProcessLowering.consume_rng` returns each op's ``s0`` and `reseed` turns them into
 the noise kernels' new generator states and WhiteSignal's new tables. Until the first
@@ -33,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
+import nengo.dists
 import numpy as np
 from nengo.builder.processes import SimProcess
 from nengo.dists import Choice, Gaussian, Uniform
@@ -47,19 +47,20 @@ from nengo.processes import (
 from nengo.synapses import Alpha, LinearFilter, Lowpass, Triangle
 from nengo.utils.numpy import maxint
 
+from .. import _core
+from ..seeds import item_rng
 from .layout import MAT_FIELDS, VEC_FIELDS, Layout, ref_fields
 from .lowering import Lowering, register
 
 _NATIVE_PROCESSES = (LinearFilter, Lowpass, Alpha)
 
-# Kernel variant codes; must match `FilterVariant` in kernels/linear_filter.h.
-_VARIANTS = {
-    LinearFilter.NoX: 0,
-    LinearFilter.OneX: 1,
-    LinearFilter.OneXScalar: 2,
-    LinearFilter.NoD: 3,
-    LinearFilter.General: 4,
-}
+# The kernels' codes, from the core: nengo's LinearFilter step classes, the lookup
+# modes and nengo.dists classes, by name.
+_VARIANTS = {getattr(LinearFilter, n): c for n, c in _core.FILTER_VARIANTS.items()}
+_LOOKUP_MODES = _core.LOOKUP_MODES
+_DISTS = {getattr(nengo.dists, n): code for n, code in _core.NOISE_DISTS.items()}
+# The noise kernel's `filter` for white (unfiltered) noise: below every variant.
+_NO_FILTER = -1
 
 
 def affine_ref(offsets: np.ndarray) -> tuple[int, int, int, int, int] | None:
@@ -187,22 +188,14 @@ def filter_coefficients(step) -> np.ndarray:
     ).astype(np.float64)
 
 
-_NOISE = (WhiteNoise, FilteredNoise, BrownNoise)
-_LOOKUP = (WhiteSignal, PresentInput, Piecewise)
-# Lookup modes; must match `LookupMode` in kernels/processes.h.
-_PERIODIC, _PRESENT, _PIECEWISE_ZERO, _STEP_GRID = 0, 1, 2, 3
 # An interpolated Piecewise is tabulated at every step up to its last data point;
 # beyond this many table values it falls back.
 _MAX_TABLE = 20_000_000
 
 
-def item_rngs(s0: int, batch: int) -> list[np.random.RandomState]:
-    """The generators of minibatch items 0..batch-1 for item 0's seed ``s0``."""
-    rngs = [np.random.RandomState(s0)]
-    for b in range(1, batch):
-        seed = int(np.random.SeedSequence([int(s0), b]).generate_state(1)[0])
-        rngs.append(np.random.RandomState(seed))
-    return rngs
+def item_rngs(s0: int, minibatch_size: int) -> list[np.random.RandomState]:
+    """The generators of every minibatch item for item 0's seed ``s0``."""
+    return [item_rng(s0, b) for b in range(minibatch_size)]
 
 
 def _plan_seed(op: SimProcess) -> int:
@@ -278,22 +271,20 @@ def _dist_params(dists) -> dict[str, np.ndarray]:
     mean and std, Uniform low and range, or Choice cumulative weights and options."""
     kind, first, second, ptr, cdf, values = [], [], [], [0], [], []
     for dist in dists:
+        kind.append(_DISTS[type(dist)])
         if type(dist) is Gaussian:
-            kind.append(0)
             first.append(float(dist.mean))
             second.append(float(dist.std))
         elif type(dist) is Uniform:
-            kind.append(1)
             # numpy's uniform: low + (high - low) * random_sample(), the range in double
             first.append(float(dist.low))
             second.append(float(dist.high) - float(dist.low))
         else:
-            kind.append(2)
             first.append(0.0)
             second.append(0.0)
             cdf.append(np.cumsum(dist.p))
             values.append(np.asarray(dist.options, dtype=np.float64).ravel())
-        ptr.append(ptr[-1] + (len(cdf[-1]) if kind[-1] == 2 else 0))
+        ptr.append(ptr[-1] + (len(cdf[-1]) if type(dist) is Choice else 0))
     return {
         "dist": np.array(kind, dtype=np.int64),
         "mean": np.array(first),
@@ -359,15 +350,17 @@ def _lookup_table(op: SimProcess, layout: Layout, s0: int):
             _whitesignal_table(op, dt, rng)
             for rng in item_rngs(s0, layout.minibatch_size)
         ]
-        return _PERIODIC, tables[0].shape[0], np.stack(tables), [dt]
+        return _LOOKUP_MODES["Periodic"], tables[0].shape[0], np.stack(tables), [dt]
     if type(process) is PresentInput:
         inputs = np.asarray(process.inputs)
         table = inputs.reshape(len(inputs), -1).astype(np.float64)
-        return _PRESENT, len(table), table[None], [dt, float(process.presentation_time)]
+        aux = [dt, float(process.presentation_time)]
+        return _LOOKUP_MODES["Present"], len(table), table[None], aux
     tp, yp = _piecewise_points(process)
     if process.interpolation == "zero":
         table = np.array([np.ravel(y) for y in yp], dtype=np.float64)
-        return _PIECEWISE_ZERO, len(tp), table[None], [dt, *map(float, tp)]
+        aux = [dt, *map(float, tp)]
+        return _LOOKUP_MODES["PiecewiseZero"], len(tp), table[None], aux
     grid = _step_grid(process, dt, layout.dtype)
     # (nengo's make_step warns about 'cubic' without t=0; so does this, as in nengo.)
     step = process.make_step((0,), op.output.shape, dt, None, {})
@@ -377,7 +370,7 @@ def _lookup_table(op: SimProcess, layout: Layout, s0: int):
             # scipy evaluated a whole array differently from one point: one by one.
             table = np.array([np.ravel(step(float(t))) for t in grid], dtype=np.float64)
             break
-    return _STEP_GRID, grid.size, table[None], [dt, *grid]
+    return _LOOKUP_MODES["StepGrid"], grid.size, table[None], [dt, *grid]
 
 
 def _triangle_ok(op: SimProcess, layout: Layout) -> bool:
@@ -395,52 +388,68 @@ def _triangle_ok(op: SimProcess, layout: Layout) -> bool:
     return _independent_elements(op, layout, [X, Y, Xi])
 
 
-@register(SimProcess)
-class SimProcessLowering(Lowering):
-    """nengo's own processes: linear filters, noise, lookups and Triangle."""
+class ProcessLowering:
+    """How the processes of one family become one kernel call.
 
-    def group_key(self, op: SimProcess, layout: Layout) -> Hashable | None:
-        dt = getattr(layout, "dt", None)
-        if dt is None:
-            return None
-        kind = type(op.process)
-        if kind in _NATIVE_PROCESSES:
-            return self._filter_key(op, layout)
-        if kind in _NOISE:
-            return "process_noise" if _noise_ok(op, layout) else None
-        if kind in _LOOKUP:
-            return "process_lookup" if _lookup_ok(op, layout) else None
-        if kind is Triangle:
-            return "process_triangle" if _triangle_ok(op, layout) else None
+    Registered for exact process types with `register_process`; `SimProcessLowering`
+    dispatches on ``type(op.process)``, as nengo's ``Builder.register`` does on the
+    object's type.
+    """
+
+    kind: str = ""
+
+    def ok(self, op: SimProcess, layout: Layout) -> bool:
+        """Whether the kernel can run ``op`` (else it falls back)."""
+        raise NotImplementedError
+
+    def lower(self, ops: list[SimProcess], layout: Layout) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def reseed(self, ops: list[SimProcess], draws: list[Any], layout: Layout):
+        """The kernel's seed-dependent parameters for the ops' seeds ``s0`` (what
+        `SimProcessLowering.consume_rng` returned), or None when the kernel does not
+        depend on the seed."""
         return None
 
-    def _filter_key(self, op: SimProcess, layout: Layout) -> Hashable | None:
+
+_process_lowerings: dict[type, ProcessLowering] = {}
+
+
+def register_process(*process_types: type):
+    """Class decorator registering a `ProcessLowering` for exactly these types."""
+
+    def decorator(cls):
+        instance = cls()
+        for process_type in process_types:
+            _process_lowerings[process_type] = instance
+        return cls
+
+    return decorator
+
+
+def process_lowering(op: SimProcess) -> ProcessLowering | None:
+    # Exact type: a subclass may override make_step, so it falls back unless registered.
+    return _process_lowerings.get(type(op.process))
+
+
+@register_process(*_NATIVE_PROCESSES)
+class FilterLowering(ProcessLowering):
+    """`nengo.LinearFilter`, `nengo.Lowpass`, `nengo.Alpha`."""
+
+    kind = "linear_filter"
+
+    def ok(self, op: SimProcess, layout: Layout) -> bool:
         step = filter_step(op, layout.dt)
         if step is None:
-            return None
+            return False
         general = type(step) is LinearFilter.General
         if general and op.mode == "inc" and op.output.ndim > 0:
             # nengo's General step returns shape (1, n) here, which `output += ...`
             # refuses; the fallback raises nengo's own error.
-            return None
-        if filter_refs(op, layout) is None or not _independent_elements(op, layout):
-            return None
-        return "linear_filter"
+            return False
+        return filter_refs(op, layout) is not None and _independent_elements(op, layout)
 
-    def kernel_kind(self, key: Hashable) -> str:
-        return key
-
-    def lower(self, ops: list[SimProcess], layout: Layout) -> dict[str, np.ndarray]:
-        kind = self.group_key(ops[0], layout)
-        if kind == "process_noise":
-            return self._lower_noise(ops, layout, [_plan_seed(op) for op in ops])
-        if kind == "process_lookup":
-            return self._lower_lookup(ops, layout, [_plan_seed(op) for op in ops])
-        if kind == "process_triangle":
-            return self._lower_triangle(ops, layout)
-        return self._lower_filters(ops, layout)
-
-    def _lower_filters(self, ops: list[SimProcess], layout: Layout) -> dict:
+    def lower(self, ops: list[SimProcess], layout: Layout) -> dict:
         variant, inc, coef_ptr, coefs = [], [], [0], []
         u_refs, y_refs, x_refs = [], [], []
         for op in ops:
@@ -465,14 +474,30 @@ class SimProcessLowering(Lowering):
         params.update(ref_fields("X", x_refs, MAT_FIELDS))
         return params
 
-    def _lower_noise(self, ops: list[SimProcess], layout: Layout, seeds) -> dict:
+
+@register_process(WhiteNoise, FilteredNoise, BrownNoise)
+class NoiseLowering(ProcessLowering):
+    """`WhiteNoise`, `FilteredNoise` and `BrownNoise`, drawing in the kernel."""
+
+    kind = "process_noise"
+
+    def ok(self, op: SimProcess, layout: Layout) -> bool:
+        return _noise_ok(op, layout)
+
+    def lower(self, ops: list[SimProcess], layout: Layout) -> dict:
+        return self._lower(ops, layout, [_plan_seed(op) for op in ops])
+
+    def reseed(self, ops: list[SimProcess], draws: list[Any], layout: Layout):
+        return _rng_params([int(s) for s in draws], layout.minibatch_size)
+
+    def _lower(self, ops: list[SimProcess], layout: Layout, seeds) -> dict:
         dt = layout.dt
         alpha = 1.0 / np.sqrt(dt)  # as nengo's make_step computes it
         filt, coef_ptr, coefs, x_refs = [], [0], [], []
         for op in ops:
             step = _noise_filter(op, dt)
             if step is None:
-                filt.append(-1)
+                filt.append(_NO_FILTER)
                 c = np.zeros(0)
                 x_refs.append((0, 0, 0, 0, 0, 0))
             else:
@@ -497,7 +522,42 @@ class SimProcessLowering(Lowering):
         params.update(_rng_params(seeds, layout.minibatch_size))
         return params
 
-    def _lookup_tables(self, ops, layout: Layout, seeds) -> tuple[dict, list]:
+
+@register_process(WhiteSignal, PresentInput, Piecewise)
+class LookupLowering(ProcessLowering):
+    """`WhiteSignal`, `PresentInput` and `Piecewise`, looked up in tables."""
+
+    kind = "process_lookup"
+
+    def ok(self, op: SimProcess, layout: Layout) -> bool:
+        return _lookup_ok(op, layout)
+
+    def lower(self, ops: list[SimProcess], layout: Layout) -> dict:
+        seeds = [_plan_seed(op) for op in ops]
+        params, meta = self._tables(ops, layout, seeds)
+        aux_ptr = np.concatenate([[0], np.cumsum([len(m[2]) for m in meta])])
+        params.update(
+            {
+                "mode": np.array([m[0] for m in meta], dtype=np.int64),
+                "rows": np.array([m[1] for m in meta], dtype=np.int64),
+                "aux_ptr": aux_ptr.astype(np.int64),
+                "aux": np.array([a for m in meta for a in m[2]], dtype=np.float64),
+                "inc": np.array([int(op.mode == "inc") for op in ops], dtype=np.int64),
+                "t_off": np.array([layout.start(op.t) for op in ops], dtype=np.int64),
+            }
+        )
+        params.update(
+            ref_fields("out", [layout.vec_ref(op.output) for op in ops], VEC_FIELDS)
+        )
+        return params
+
+    def reseed(self, ops: list[SimProcess], draws: list[Any], layout: Layout):
+        # Only WhiteSignal draws its table from the seed.
+        if any(type(op.process) is WhiteSignal for op in ops):
+            return self._tables(ops, layout, [int(s) for s in draws])[0]
+        return None
+
+    def _tables(self, ops, layout: Layout, seeds) -> tuple[dict, list]:
         ptr, bstride, tables, meta = [], [], [], []
         size = 0
         for op, s0 in zip(ops, seeds):
@@ -515,25 +575,17 @@ class SimProcessLowering(Lowering):
         }
         return params, meta
 
-    def _lower_lookup(self, ops: list[SimProcess], layout: Layout, seeds) -> dict:
-        params, meta = self._lookup_tables(ops, layout, seeds)
-        aux_ptr = np.concatenate([[0], np.cumsum([len(m[2]) for m in meta])])
-        params.update(
-            {
-                "mode": np.array([m[0] for m in meta], dtype=np.int64),
-                "rows": np.array([m[1] for m in meta], dtype=np.int64),
-                "aux_ptr": aux_ptr.astype(np.int64),
-                "aux": np.array([a for m in meta for a in m[2]], dtype=np.float64),
-                "inc": np.array([int(op.mode == "inc") for op in ops], dtype=np.int64),
-                "t_off": np.array([layout.start(op.t) for op in ops], dtype=np.int64),
-            }
-        )
-        params.update(
-            ref_fields("out", [layout.vec_ref(op.output) for op in ops], VEC_FIELDS)
-        )
-        return params
 
-    def _lower_triangle(self, ops: list[SimProcess], layout: Layout) -> dict:
+@register_process(Triangle)
+class TriangleLowering(ProcessLowering):
+    """`nengo.synapses.Triangle`."""
+
+    kind = "process_triangle"
+
+    def ok(self, op: SimProcess, layout: Layout) -> bool:
+        return _triangle_ok(op, layout)
+
+    def lower(self, ops: list[SimProcess], layout: Layout) -> dict:
         params = {}
         for prefix, name in (("U", "input"), ("out", "output")):
             refs = [flat_vec_ref(getattr(op, name), layout) for op in ops]
@@ -552,6 +604,24 @@ class SimProcessLowering(Lowering):
         params["inc"] = np.array([int(op.mode == "inc") for op in ops], dtype=np.int64)
         return params
 
+
+@register(SimProcess)
+class SimProcessLowering(Lowering):
+    """nengo's own processes, through the `ProcessLowering` of their exact type."""
+
+    def group_key(self, op: SimProcess, layout: Layout) -> Hashable | None:
+        lowering = process_lowering(op)
+        if lowering is None or not lowering.ok(op, layout):
+            return None
+        return lowering.kind
+
+    def kernel_kind(self, key: Hashable) -> str:
+        return key
+
+    def lower(self, ops: list[SimProcess], layout: Layout) -> dict[str, np.ndarray]:
+        # A group holds one kind, so one family's lowering serves every op in it.
+        return process_lowering(ops[0]).lower(ops, layout)
+
     def consume_rng(self, op: SimProcess, rng: np.random.RandomState) -> Any:
         # SimProcess.make_step seeds the process's own generator from the simulator's
         # (one draw when the process has no seed), for every process type; this is
@@ -559,11 +629,4 @@ class SimProcessLowering(Lowering):
         return rng.randint(maxint) if op.process.seed is None else op.process.seed
 
     def reseed(self, ops: list[SimProcess], draws: list[Any], layout: Layout):
-        kind = self.group_key(ops[0], layout)
-        if kind == "process_noise":
-            return _rng_params([int(s) for s in draws], layout.minibatch_size)
-        if kind == "process_lookup" and any(
-            type(op.process) is WhiteSignal for op in ops
-        ):
-            return self._lookup_tables(ops, layout, [int(s) for s in draws])[0]
-        return None
+        return process_lowering(ops[0]).reseed(ops, draws, layout)
