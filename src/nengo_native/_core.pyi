@@ -36,7 +36,7 @@ class _Executor:
         self,
         arena_size: int,
         int_arena_size: int,
-        batch: int,
+        minibatch_size: int,
         dt: float,
         step_offset: int,
         backend: str = "cpu",
@@ -44,7 +44,7 @@ class _Executor:
     @property
     def int_arena(self) -> npt.NDArray[np.int64]: ...
     @property
-    def batch(self) -> int: ...
+    def minibatch_size(self) -> int: ...
     @property
     def backend(self) -> str: ...
     @property

@@ -110,7 +110,7 @@ class Runtime:
         self._writable_params = [
             base
             for base in layout.offset
-            if not (layout.batched[base] or base in layout.clock or base.readonly)
+            if not (layout.per_item[base] or base in layout.clock or base.readonly)
         ]
         self.params_changed = False
         self._constant_feeds = {
@@ -228,9 +228,9 @@ class Runtime:
         layout = self.program.layout
         ranges = []
         for base, off in sorted(layout.offset.items(), key=lambda item: item[1]):
-            if layout.batched[base] or base in layout.clock:
+            if layout.per_item[base] or base in layout.clock:
                 n = layout.sparse[base].nnz if base in layout.sparse else base.size
-                n *= self.minibatch_size if layout.batched[base] else 1
+                n *= self.minibatch_size if layout.per_item[base] else 1
                 if ranges and ranges[-1][1] == off:
                     ranges[-1][1] = off + n
                 else:

@@ -11,14 +11,14 @@ from nengo_native.planner import plan_model
 
 
 def run_batched(
-    net: nengo.Network, batch: int, seed: int, n_steps: int, dt: float = 0.001
+    net: nengo.Network, minibatch_size: int, seed: int, n_steps: int, dt: float = 0.001
 ) -> tuple[dict, list]:
-    """Probe data (n_steps, batch, *shape) per probe, and the fallback ops.
+    """Probe data (n_steps, minibatch_size, *shape) per probe, and the fallback ops.
 
     Resets as `nengo_native.Simulator.reset` does: the simulator's generator is
     replayed in nengo's step order and seed-dependent kernels are reseeded.
     """
-    program = plan_model(net, dt=dt, minibatch_size=batch, optimize=False)
+    program = plan_model(net, dt=dt, minibatch_size=minibatch_size, optimize=False)
     engine = Engine(program, has_minibatch_axis=True)
     engine.reset(np.random.RandomState(seed))
     samples = engine.run(n_steps, {})

@@ -82,7 +82,7 @@ def test_subclass_of_rule_op_falls_back():
 def test_batch_of_identical_items_learns_like_one():
     net, probes = learning_net(stimulus())
     n_steps, seed = 200, 2
-    data, fallbacks = run_batched(net, batch=3, seed=seed, n_steps=n_steps)
+    data, fallbacks = run_batched(net, minibatch_size=3, seed=seed, n_steps=n_steps)
     assert fallbacks == []
     with nengo.Simulator(net, seed=seed, progress_bar=False) as ref:
         ref.run_steps(n_steps)
@@ -94,7 +94,7 @@ def test_batch_of_identical_items_learns_like_one():
 
 def test_batch_items_learn_their_own_weights():
     net, probes = learning_net(WhiteSignal(0.5, high=5, rms=0.4))
-    data, _ = run_batched(net, batch=2, seed=1, n_steps=150)
+    data, _ = run_batched(net, minibatch_size=2, seed=1, n_steps=150)
     with nengo.Simulator(net, seed=1, progress_bar=False) as ref:
         ref.run_steps(150)
     for p in probes:

@@ -174,7 +174,9 @@ def test_batch_items_have_their_own_streams():
         )
         nengo.Connection(present, ens)
         probes = [nengo.Probe(x) for x in (white, signal, present, ens.neurons)]
-    data, fallbacks = run_batched(net, batch=3, seed=seed, n_steps=n_steps, dt=dt)
+    data, fallbacks = run_batched(
+        net, minibatch_size=3, seed=seed, n_steps=n_steps, dt=dt
+    )
     assert fallbacks == []
     with nengo.Simulator(net, seed=seed, dt=dt, progress_bar=False) as ref:
         ref.run_steps(n_steps)
@@ -203,7 +205,7 @@ def test_batch_stochastic_neurons(neuron_type):
         ens = nengo.Ensemble(20, 1, neuron_type=neuron_type(nengo.LIFRate()))
         nengo.Connection(inp, ens)
         probe = nengo.Probe(ens.neurons)
-    data, fallbacks = run_batched(net, batch=2, seed=3, n_steps=50)
+    data, fallbacks = run_batched(net, minibatch_size=2, seed=3, n_steps=50)
     assert fallbacks == []
     with nengo.Simulator(net, seed=3, progress_bar=False) as ref:
         ref.run_steps(50)

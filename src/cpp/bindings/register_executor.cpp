@@ -42,7 +42,7 @@ void register_executor(py::module_& m, const char* name) {
   using Exec = Executor<T>;
   py::class_<Exec>(m, name)
       .def(py::init<int64_t, int64_t, int64_t, double, int64_t, std::string>(),
-           py::arg("arena_size"), py::arg("int_arena_size"), py::arg("batch"), py::arg("dt"),
+           py::arg("arena_size"), py::arg("int_arena_size"), py::arg("minibatch_size"), py::arg("dt"),
            py::arg("step_offset"), py::arg("backend") = nengo_native::kCpuBackend)
       .def_property_readonly(
           "arena",
@@ -57,7 +57,7 @@ void register_executor(py::module_& m, const char* name) {
             return py::array_t<int64_t>({e.int_arena_size()}, {sizeof(int64_t)}, e.int_data(),
                                         self);
           })
-      .def_property_readonly("batch", &Exec::batch)
+      .def_property_readonly("minibatch_size", &Exec::minibatch_size)
       .def_property_readonly("backend", &Exec::backend)
       .def_property_readonly("n_kernels", &Exec::n_kernels)
       .def(
@@ -130,7 +130,7 @@ void register_executor(py::module_& m, const char* name) {
               }
               const auto& buf = *feeds[i];
               if (!(buf.flags() & py::array::c_style) ||
-                  buf.size() != e.batch() * n_steps * e.feed_size(i))
+                  buf.size() != e.minibatch_size() * n_steps * e.feed_size(i))
                 throw py::value_error("feed data must be C-contiguous (batch, n_steps, size)");
               feed_ptrs.push_back(buf.data());
             }

@@ -10,14 +10,14 @@
 namespace nengo_native {
 
 template <typename T>
-Executor<T>::Executor(int64_t arena_size, int64_t int_arena_size, int64_t batch, double dt,
+Executor<T>::Executor(int64_t arena_size, int64_t int_arena_size, int64_t minibatch_size, double dt,
                       int64_t step_offset, std::string backend)
-    : batch_(batch), dt_(dt), backend_(std::move(backend)), step_offset_(step_offset) {
+    : minibatch_size_(minibatch_size), dt_(dt), backend_(std::move(backend)), step_offset_(step_offset) {
   const auto backends = kernel_backends();
   if (std::find(backends.begin(), backends.end(), backend_) == backends.end())
     throw std::invalid_argument("unknown backend '" + backend_ + "'");
   if (arena_size < 0 || int_arena_size < 0) throw std::invalid_argument("negative arena size");
-  if (batch < 1) throw std::invalid_argument("batch must be at least 1");
+  if (minibatch_size < 1) throw std::invalid_argument("minibatch_size must be at least 1");
   if (step_offset < 0 || step_offset >= int_arena_size)
     throw std::out_of_range("step counter offset outside the integer arena");
   int_data_.assign(static_cast<size_t>(int_arena_size), 0);
@@ -34,7 +34,7 @@ Executor<T>::Executor(int64_t arena_size, int64_t int_arena_size, int64_t batch,
 
 template <typename T>
 Shape Executor<T>::shape() const {
-  return {arena_size(), int_arena_size(), batch_, dt_};
+  return {arena_size(), int_arena_size(), minibatch_size_, dt_};
 }
 
 template <typename T>
@@ -66,7 +66,7 @@ void Executor<T>::add_probe(const ProbeSpec& probe) {
   if (r.rows > 0 && r.cols > 0) {
     int64_t lo = r.off, hi = r.off;
     for (int64_t extent : {(r.rows - 1) * r.rstride, (r.cols - 1) * r.cstride,
-                           (batch_ - 1) * r.bstride}) {
+                           (minibatch_size_ - 1) * r.bstride}) {
       if (extent < 0) lo += extent; else hi += extent;
     }
     if (lo < 0 || hi >= arena_size()) throw std::out_of_range("probe outside the arena");
@@ -79,11 +79,11 @@ size_t Executor<T>::add_feed(const VecRef& dst) {
   if (dst.n < 0) throw std::invalid_argument("feed with negative size");
   if (dst.n > 0) {
     int64_t lo = dst.off, hi = dst.off;
-    for (int64_t extent : {(dst.n - 1) * dst.stride, (batch_ - 1) * dst.bstride}) {
+    for (int64_t extent : {(dst.n - 1) * dst.stride, (minibatch_size_ - 1) * dst.bstride}) {
       if (extent < 0) lo += extent; else hi += extent;
     }
     if (lo < 0 || hi >= arena_size()) throw std::out_of_range("feed outside the arena");
-    if (batch_ > 1 && dst.bstride == 0)
+    if (minibatch_size_ > 1 && dst.bstride == 0)
       throw std::invalid_argument("a fed signal needs one copy per batch item");
   }
   feeds_.push_back(dst);
@@ -106,7 +106,7 @@ int64_t Executor<T>::samples_in(size_t i, int64_t n_steps) const {
 template <typename T>
 int64_t Executor<T>::sample_size(size_t i) const {
   const MatRef& r = probes_.at(i).ref;
-  return batch_ * r.rows * r.cols;
+  return minibatch_size_ * r.rows * r.cols;
 }
 
 template <typename T>
@@ -117,8 +117,8 @@ void Executor<T>::record_probes(const std::vector<T*>& buffers) {
     const ProbeSpec& p = probes_[i];
     if (!(std::fmod(step, p.period) < 1)) continue;
     const MatRef& r = p.ref;
-    T* out = buffers[i] + written_[i] * batch_ * r.rows * r.cols;
-    for (int64_t b = 0; b < batch_; ++b)
+    T* out = buffers[i] + written_[i] * minibatch_size_ * r.rows * r.cols;
+    for (int64_t b = 0; b < minibatch_size_; ++b)
       for (int64_t row = 0; row < r.rows; ++row)
         for (int64_t col = 0; col < r.cols; ++col)
           *out++ = data[r.off + b * r.bstride + row * r.rstride + col * r.cstride];
@@ -150,7 +150,7 @@ void Executor<T>::run(int64_t n_steps, const std::vector<T*>& buffers,
     trained_feeds_.assign(feeds.size(), 0);
     for (size_t i = 0; i < feeds.size(); ++i) trained_feeds_[i] = feeds[i] != nullptr;
   }
-  const Context<T> ctx{data_.data(), int_data_.data(), batch_, dt_};
+  const Context<T> ctx{data_.data(), int_data_.data(), minibatch_size_, dt_};
   for (int64_t n = 0; n < n_steps; ++n) {
     for (auto& step : steps_) {
       if (Kernel<T>* kernel = step.active(training)) {
@@ -186,7 +186,7 @@ void Executor<T>::prepare_saved() {
     Kernel<T>* kernel = step.active(true);
     if (!kernel) continue;
     for (const VecRef& r : kernel->saved()) {
-      for (int64_t b = 0; b < (r.bstride == 0 ? 1 : batch_); ++b)
+      for (int64_t b = 0; b < (r.bstride == 0 ? 1 : minibatch_size_); ++b)
         for (int64_t i = 0; i < r.n; ++i) {
           const int64_t idx = r.off + b * r.bstride + i * r.stride;
           if (idx < 0 || idx >= arena_size())
@@ -231,15 +231,15 @@ void Executor<T>::backward(const std::vector<const T*>& probe_grads) {
   }
   std::fill(grad_.begin(), grad_.end(), T(0));
   T* g = grad_.data();
-  const Context<T> ctx{data_.data(), int_data_.data(), batch_, dt_};
+  const Context<T> ctx{data_.data(), int_data_.data(), minibatch_size_, dt_};
   const T* record = tape_.data() + tape_.size();
   for (int64_t n = n_steps - 1; n >= 0; --n) {
     for (size_t i = 0; i < probes_.size(); ++i) {
       const int64_t s = sample_at[i][n];
       if (!probe_grads[i] || s < 0) continue;
       const MatRef& r = probes_[i].ref;
-      const T* in = probe_grads[i] + s * batch_ * r.rows * r.cols;
-      for (int64_t b = 0; b < batch_; ++b)
+      const T* in = probe_grads[i] + s * minibatch_size_ * r.rows * r.cols;
+      for (int64_t b = 0; b < minibatch_size_; ++b)
         for (int64_t row = 0; row < r.rows; ++row)
           for (int64_t col = 0; col < r.cols; ++col)
             g[r.off + b * r.bstride + row * r.rstride + col * r.cstride] += *in++;
@@ -256,7 +256,7 @@ void Executor<T>::backward(const std::vector<const T*>& probe_grads) {
       } else if (trained_feeds_[step.feed]) {
         // Fed data is not a function of anything upstream.
         const VecRef& dst = feeds_[step.feed];
-        for (int64_t b = 0; b < batch_; ++b)
+        for (int64_t b = 0; b < minibatch_size_; ++b)
           for (int64_t i = 0; i < dst.n; ++i) g[dst.off + b * dst.bstride + i * dst.stride] = 0;
       }
     }
@@ -265,7 +265,7 @@ void Executor<T>::backward(const std::vector<const T*>& probe_grads) {
 
 template <typename T>
 void Executor<T>::apply_feed(const VecRef& dst, const T* src, int64_t step, int64_t n_steps) {
-  for (int64_t b = 0; b < batch_; ++b) {
+  for (int64_t b = 0; b < minibatch_size_; ++b) {
     const T* row = src + (b * n_steps + step) * dst.n;
     T* out = data_.data() + dst.off + b * dst.bstride;
     for (int64_t i = 0; i < dst.n; ++i) out[i * dst.stride] = row[i];

@@ -48,14 +48,14 @@ class Executor {
  public:
   // `backend` picks the implementation of every kernel this executor builds (see
   // kernel.h); "cpu" is the only one so far.
-  Executor(int64_t arena_size, int64_t int_arena_size, int64_t batch, double dt,
+  Executor(int64_t arena_size, int64_t int_arena_size, int64_t minibatch_size, double dt,
            int64_t step_offset, std::string backend = kCpuBackend);
 
   T* data() { return data_.data(); }
   int64_t* int_data() { return int_data_.data(); }
   int64_t arena_size() const { return static_cast<int64_t>(data_.size()); }
   int64_t int_arena_size() const { return static_cast<int64_t>(int_data_.size()); }
-  int64_t batch() const { return batch_; }
+  int64_t minibatch_size() const { return minibatch_size_; }
   const std::string& backend() const { return backend_; }
   Shape shape() const;
 
@@ -132,7 +132,7 @@ class Executor {
 
   std::vector<T, UninitializedAllocator<T>> data_;
   std::vector<int64_t> int_data_;
-  int64_t batch_;
+  int64_t minibatch_size_;
   double dt_;
   std::string backend_;
   int64_t step_offset_;

@@ -22,7 +22,7 @@ template <typename T>
 struct Context {
   T* data;
   int64_t* int_data;
-  int64_t batch;
+  int64_t minibatch_size;
   double dt;
 };
 
@@ -30,7 +30,7 @@ struct Context {
 struct Shape {
   int64_t arena_size;
   int64_t int_arena_size;
-  int64_t batch;
+  int64_t minibatch_size;
   double dt;
 };
 

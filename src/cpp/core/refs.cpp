@@ -7,10 +7,10 @@ namespace nengo_native {
 namespace {
 
 // Smallest and largest element reachable from `off` with the given extents and strides.
-void check_span(int64_t off, int64_t lo_extra, int64_t hi_extra, int64_t bstride, int64_t batch,
+void check_span(int64_t off, int64_t lo_extra, int64_t hi_extra, int64_t bstride, int64_t minibatch_size,
                 int64_t arena_size, const std::string& what) {
-  int64_t lo = off + lo_extra + std::min<int64_t>(0, bstride * (batch - 1));
-  int64_t hi = off + hi_extra + std::max<int64_t>(0, bstride * (batch - 1));
+  int64_t lo = off + lo_extra + std::min<int64_t>(0, bstride * (minibatch_size - 1));
+  int64_t hi = off + hi_extra + std::max<int64_t>(0, bstride * (minibatch_size - 1));
   if (lo < 0 || hi >= arena_size)
     throw std::out_of_range(what + " reaches elements [" + std::to_string(lo) + ", " +
                             std::to_string(hi) + "] outside the arena of " +
@@ -27,7 +27,7 @@ void extent(int64_t n, int64_t stride, int64_t& lo, int64_t& hi) {
 }  // namespace
 
 std::vector<VecRef> read_vec_refs(const Params& p, const std::string& prefix, size_t count,
-                                  int64_t arena_size, int64_t batch) {
+                                  int64_t arena_size, int64_t minibatch_size) {
   const auto field = [&](int k) -> const std::vector<int64_t>& {
     return p.int_array(prefix + "_" + kVecFields[k], count);
   };
@@ -39,13 +39,13 @@ std::vector<VecRef> read_vec_refs(const Params& p, const std::string& prefix, si
     if (n[i] == 0) continue;
     int64_t lo = 0, hi = 0;
     extent(n[i], stride[i], lo, hi);
-    check_span(off[i], lo, hi, bstride[i], batch, arena_size, prefix);
+    check_span(off[i], lo, hi, bstride[i], minibatch_size, arena_size, prefix);
   }
   return refs;
 }
 
 std::vector<MatRef> read_mat_refs(const Params& p, const std::string& prefix, size_t count,
-                                  int64_t arena_size, int64_t batch) {
+                                  int64_t arena_size, int64_t minibatch_size) {
   const auto field = [&](int k) -> const std::vector<int64_t>& {
     return p.int_array(prefix + "_" + kMatFields[k], count);
   };
@@ -59,16 +59,16 @@ std::vector<MatRef> read_mat_refs(const Params& p, const std::string& prefix, si
     int64_t lo = 0, hi = 0;
     extent(rows[i], rstride[i], lo, hi);
     extent(cols[i], cstride[i], lo, hi);
-    check_span(off[i], lo, hi, bstride[i], batch, arena_size, prefix);
+    check_span(off[i], lo, hi, bstride[i], minibatch_size, arena_size, prefix);
   }
   return refs;
 }
 
 void check_offsets(const std::vector<int64_t>& offsets, int64_t bstride, int64_t arena_size,
-                   int64_t batch, const std::string& what) {
+                   int64_t minibatch_size, const std::string& what) {
   if (offsets.empty()) return;
   auto [lo, hi] = std::minmax_element(offsets.begin(), offsets.end());
-  check_span(0, *lo, *hi, bstride, batch, arena_size, what);
+  check_span(0, *lo, *hi, bstride, minibatch_size, arena_size, what);
 }
 
 std::vector<VecRef> row_refs(const MatRef& m) {

@@ -31,11 +31,11 @@ std::vector<VecRef> row_refs(const std::vector<MatRef>& ms);
 // Read the ragged fields `<prefix>_off`, `<prefix>_n`, ... of `count` items and check every
 // element each item can touch (over all `batch` items) lies inside an arena of `arena_size`.
 std::vector<VecRef> read_vec_refs(const Params& p, const std::string& prefix, size_t count,
-                                  int64_t arena_size, int64_t batch);
+                                  int64_t arena_size, int64_t minibatch_size);
 std::vector<MatRef> read_mat_refs(const Params& p, const std::string& prefix, size_t count,
-                                  int64_t arena_size, int64_t batch);
+                                  int64_t arena_size, int64_t minibatch_size);
 // Check a list of element offsets (relative to `base`) stays inside the arena.
 void check_offsets(const std::vector<int64_t>& offsets, int64_t bstride, int64_t arena_size,
-                   int64_t batch, const std::string& what);
+                   int64_t minibatch_size, const std::string& what);
 
 }  // namespace nengo_native

@@ -99,10 +99,10 @@ void gather_large(const ConvItem& c, const T* S, const T* W, T* L, int64_t h, T*
 // S[o, cs], for the tap and large channel numbered `t`. One call owns those weights, and
 // adds items and positions in a fixed order.
 template <typename T>
-void weight_grad(const ConvItem& c, const T* L, const T* S, T* gW, int64_t batch, int64_t t) {
+void weight_grad(const ConvItem& c, const T* L, const T* S, T* gW, int64_t minibatch_size, int64_t t) {
   const int64_t cl = t % c.lc, d = t / c.lc, d1 = d / c.k2, d2 = d % c.k2;
   const int64_t g = cl / c.lg;
-  for (int64_t b = 0; b < batch; ++b) {
+  for (int64_t b = 0; b < minibatch_size; ++b) {
     const T* lb = L + b * c.large.bstride + cl * c.lsc;
     const T* sb = S + b * c.small.bstride + g * c.sg * c.ssc;
     T* gw = gW + b * c.w_bstride + d1 * c.wk1 + d2 * c.wk2 + (cl % c.lg) * c.wl + g * c.sg * c.ws;
@@ -163,8 +163,8 @@ template <typename T>
 ConvIncKernel<T>::ConvIncKernel(const Params& p, const Shape& s, bool transpose)
     : transpose_(transpose) {
   const size_t n = p.int_array("Y_off").size();
-  x_ = read_vec_refs(p, "X", n, s.arena_size, s.batch);
-  y_ = read_vec_refs(p, "Y", n, s.arena_size, s.batch);
+  x_ = read_vec_refs(p, "X", n, s.arena_size, s.minibatch_size);
+  y_ = read_vec_refs(p, "Y", n, s.arena_size, s.minibatch_size);
   chain_ptr_ = read_chain_ptr(p, n);
   const auto ints = [&](const char* name) -> const std::vector<int64_t>& {
     return p.int_array(name, n);
@@ -243,10 +243,10 @@ ConvIncKernel<T>::ConvIncKernel(const Params& p, const Shape& s, bool transpose)
       lo += std::min<int64_t>(0, (count - 1) * stride);
       hi += std::max<int64_t>(0, (count - 1) * stride);
     }
-    check_offsets({c.w_off + lo, c.w_off + hi}, c.w_bstride, s.arena_size, s.batch, kind + " W");
+    check_offsets({c.w_off + lo, c.w_off + hi}, c.w_bstride, s.arena_size, s.minibatch_size, kind + " W");
     if (weights_overlap(c)) fail("weight strides make distinct weights share elements");
     // Multiply-adds per call; only compared with thresholds, so saturating is fine.
-    const double work = static_cast<double>(s.batch) * static_cast<double>(c.small.n) *
+    const double work = static_cast<double>(s.minibatch_size) * static_cast<double>(c.small.n) *
                         static_cast<double>(c.k1 * c.k2) * static_cast<double>(c.lg);
     c.work = static_cast<int64_t>(std::min(work, 1e15));
     work_ += c.work;
@@ -263,7 +263,7 @@ void ConvIncKernel<T>::run_item(const Context<T>& ctx, int64_t i, bool parallel)
   if (transpose_) {
     parallel_for(c.l1 * c.l2, parallel, [&](int64_t h) {
       T* acc = scratch<T>(c.lc);
-      for (int64_t b = 0; b < ctx.batch; ++b)
+      for (int64_t b = 0; b < ctx.minibatch_size; ++b)
         gather_large(c, ctx.data + c.small.off + b * c.small.bstride,
                      ctx.data + c.w_off + b * c.w_bstride,
                      ctx.data + c.large.off + b * c.large.bstride, h, acc);
@@ -271,7 +271,7 @@ void ConvIncKernel<T>::run_item(const Context<T>& ctx, int64_t i, bool parallel)
   } else {
     parallel_for(c.s1 * c.s2, parallel, [&](int64_t o) {
       T* acc = scratch<T>(c.sc);
-      for (int64_t b = 0; b < ctx.batch; ++b)
+      for (int64_t b = 0; b < ctx.minibatch_size; ++b)
         gather_small(c, ctx.data + c.large.off + b * c.large.bstride,
                      ctx.data + c.w_off + b * c.w_bstride,
                      ctx.data + c.small.off + b * c.small.bstride, o, acc);
@@ -314,7 +314,7 @@ void ConvIncKernel<T>::backward(const Context<T>& ctx, T* grad) {
   // dY with X (summed over items when W is shared). For a convolution M is gather_small
   // (large = X), so its transpose is gather_large; for a transposed convolution the
   // other way round. Items run serially in reverse; within one, tasks own their outputs.
-  const int64_t batch = ctx.batch;
+  const int64_t minibatch_size = ctx.minibatch_size;
   for (int64_t i = static_cast<int64_t>(items_.size()) - 1; i >= 0; --i) {
     const ConvItem& c = items_[i];
     const bool parallel = c.work >= kParallelThreshold;
@@ -322,14 +322,14 @@ void ConvIncKernel<T>::backward(const Context<T>& ctx, T* grad) {
     if (transpose_) {  // X is small, Y large
       parallel_for(c.s1 * c.s2, parallel, [&](int64_t o) {
         T* acc = scratch<T>(c.sc);
-        for (int64_t b = 0; b < batch; ++b)
+        for (int64_t b = 0; b < minibatch_size; ++b)
           gather_small(c, grad + c.large.off + b * c.large.bstride, w + b * c.w_bstride,
                        grad + c.small.off + b * c.small.bstride, o, acc);
       });
     } else {
       parallel_for(c.l1 * c.l2, parallel, [&](int64_t h) {
         T* acc = scratch<T>(c.lc);
-        for (int64_t b = 0; b < batch; ++b)
+        for (int64_t b = 0; b < minibatch_size; ++b)
           gather_large(c, grad + c.small.off + b * c.small.bstride, w + b * c.w_bstride,
                        grad + c.large.off + b * c.large.bstride, h, acc);
       });
@@ -337,7 +337,7 @@ void ConvIncKernel<T>::backward(const Context<T>& ctx, T* grad) {
     const T* L = (transpose_ ? grad : ctx.data) + c.large.off;
     const T* S = (transpose_ ? ctx.data : grad) + c.small.off;
     parallel_for(c.k1 * c.k2 * c.lc, parallel,
-                 [&](int64_t t) { weight_grad(c, L, S, grad + c.w_off, batch, t); });
+                 [&](int64_t t) { weight_grad(c, L, S, grad + c.w_off, minibatch_size, t); });
   }
 }
 

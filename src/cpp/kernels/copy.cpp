@@ -32,14 +32,14 @@ void check_segments(const std::vector<int64_t>& start, const Segments& s,
       ends.push_back(start[k]);
       ends.push_back(start[k] + s.len[k] - 1);
     }
-    check_offsets(ends, bstride[i], shape.arena_size, shape.batch, what);
+    check_offsets(ends, bstride[i], shape.arena_size, shape.minibatch_size, what);
   }
 }
 
-int64_t total_length(const Segments& s, int64_t batch) {
+int64_t total_length(const Segments& s, int64_t minibatch_size) {
   int64_t total = 0;
   for (int64_t len : s.len) total += len;
-  return total * batch;
+  return total * minibatch_size;
 }
 
 }  // namespace
@@ -52,14 +52,14 @@ ResetKernel<T>::ResetKernel(const Params& p, const Shape& s) {
   dst_bstride_ = p.int_array("dst_bstride", n);
   chain_ptr_ = read_chain_ptr(p, n);
   check_segments(seg_.dst, seg_, dst_bstride_, s, "reset destination");
-  work_ = total_length(seg_, s.batch);
+  work_ = total_length(seg_, s.minibatch_size);
 }
 
 template <typename T>
 void ResetKernel<T>::forward(const Context<T>& ctx) {
   for_each_chain(chain_ptr_, work_, [&](int64_t i) {
     const T value = static_cast<T>(value_[i]);
-    for (int64_t b = 0; b < ctx.batch; ++b) {
+    for (int64_t b = 0; b < ctx.minibatch_size; ++b) {
       T* base = ctx.data + b * dst_bstride_[i];
       for (int64_t k = seg_.seg_ptr[i]; k < seg_.seg_ptr[i + 1]; ++k) {
         T* dst = base + seg_.dst[k];
@@ -79,13 +79,13 @@ CopyKernel<T>::CopyKernel(const Params& p, const Shape& s) {
   inc_ = p.integer("inc") != 0;
   check_segments(seg_.src, seg_, src_bstride_, s, "copy source");
   check_segments(seg_.dst, seg_, dst_bstride_, s, "copy destination");
-  work_ = total_length(seg_, s.batch);
+  work_ = total_length(seg_, s.minibatch_size);
 }
 
 template <typename T>
 void CopyKernel<T>::forward(const Context<T>& ctx) {
   for_each_chain(chain_ptr_, work_, [&](int64_t i) {
-    for (int64_t b = 0; b < ctx.batch; ++b) {
+    for (int64_t b = 0; b < ctx.minibatch_size; ++b) {
       const T* src_base = ctx.data + b * src_bstride_[i];
       T* dst_base = ctx.data + b * dst_bstride_[i];
       for (int64_t k = seg_.seg_ptr[i]; k < seg_.seg_ptr[i + 1]; ++k) {
@@ -105,7 +105,7 @@ template <typename T>
 void ResetKernel<T>::backward(const Context<T>& ctx, T* grad) {
   // The value is a constant: nothing upstream gets a gradient.
   for (size_t i = 0; i < value_.size(); ++i)
-    for (int64_t b = 0; b < ctx.batch; ++b)
+    for (int64_t b = 0; b < ctx.minibatch_size; ++b)
       for (int64_t k = seg_.seg_ptr[i]; k < seg_.seg_ptr[i + 1]; ++k)
         std::fill_n(grad + b * dst_bstride_[i] + seg_.dst[k], seg_.len[k], T(0));
 }
@@ -117,7 +117,7 @@ void CopyKernel<T>::backward(const Context<T>& ctx, T* grad) {
   // by the batch come out the same for any number of threads.
   const int64_t n = static_cast<int64_t>(src_bstride_.size());
   for (int64_t i = n - 1; i >= 0; --i)
-    for (int64_t b = ctx.batch - 1; b >= 0; --b) {
+    for (int64_t b = ctx.minibatch_size - 1; b >= 0; --b) {
       T* g_src = grad + b * src_bstride_[i];
       T* g_dst = grad + b * dst_bstride_[i];
       for (int64_t k = seg_.seg_ptr[i + 1] - 1; k >= seg_.seg_ptr[i]; --k) {

@@ -33,8 +33,8 @@ BsrDotIncKernel<T>::BsrDotIncKernel(const Params& p, const Shape& s) {
   const auto& indices_start = p.int_array("indices_start", n);
   indptr_ = p.int_array("indptr");
   indices_ = p.int_array("indices");
-  x_ = read_vec_refs(p, "X", n, s.arena_size, s.batch);
-  y_ = read_vec_refs(p, "Y", n, s.arena_size, s.batch);
+  x_ = read_vec_refs(p, "X", n, s.arena_size, s.minibatch_size);
+  y_ = read_vec_refs(p, "Y", n, s.arena_size, s.minibatch_size);
   chain_ptr_ = read_chain_ptr(p, n);
   a_.resize(n);
   item_work_.resize(n);
@@ -68,7 +68,7 @@ BsrDotIncKernel<T>::BsrDotIncKernel(const Params& p, const Shape& s) {
         lo += std::min<int64_t>(0, (count - 1) * stride);
         hi += std::max<int64_t>(0, (count - 1) * stride);
       }
-      check_offsets({a.off + lo, a.off + hi}, a.bstride, s.arena_size, s.batch, "bsr_dot_inc A");
+      check_offsets({a.off + lo, a.off + hi}, a.bstride, s.arena_size, s.minibatch_size, "bsr_dot_inc A");
     }
     a_[i] = a;
     // A minibatch sharing A runs with items in vector lanes, where blocks have rows
@@ -79,10 +79,10 @@ BsrDotIncKernel<T>::BsrDotIncKernel(const Params& p, const Shape& s) {
     // the planner's column-major layout.
     by_columns_.push_back(a.rstride == 1 && a.C > 1 && a.bstride == 0);
     events_.emplace_back();
-    if (by_columns_.back()) events_.back().reserve(x_[i].n, s.batch);
-    lanes_.push_back(s.batch >= 4 && a.bstride == 0 && a.R >= 4 && !encoder &&
+    if (by_columns_.back()) events_.back().reserve(x_[i].n, s.minibatch_size);
+    lanes_.push_back(s.minibatch_size >= 4 && a.bstride == 0 && a.R >= 4 && !encoder &&
                      !by_columns_.back());
-    item_work_[i] = (nblocks * a.R * a.C + y_[i].n) * s.batch;
+    item_work_[i] = (nblocks * a.R * a.C + y_[i].n) * s.minibatch_size;
     work_ += item_work_[i];
     max_item_work_ = std::max(max_item_work_, item_work_[i]);
   }
@@ -179,14 +179,14 @@ NENGO_NATIVE_INLINE void bsr_lane_rows(const BsrRef& a, const int64_t* ptr, cons
 template <typename T>
 NENGO_NATIVE_INLINE void bsr_block_row_lanes(const BsrRef& a, const int64_t* ptr,
                                              const int64_t* idx, const T* pa, const VecRef& x,
-                                             const T* px, const VecRef& y, T* py, int64_t batch,
+                                             const T* px, const VecRef& y, T* py, int64_t minibatch_size,
                                              int64_t lanes, int64_t block_row, T* xt) {
   constexpr int64_t W = simd::kWidth<T>, kSpan = kLaneVectors * W;
   // Item by item, so that each item's segment is read in order (items are far apart).
   const int64_t columns = (ptr[block_row + 1] - ptr[block_row]) * a.C;
   for (int64_t b = 0; b < lanes; ++b) {
     T* dst = xt + b;
-    if (b >= batch) {
+    if (b >= minibatch_size) {
       for (int64_t q = 0; q < columns; ++q) dst[q * lanes] = T(0);
       continue;
     }
@@ -197,13 +197,13 @@ NENGO_NATIVE_INLINE void bsr_block_row_lanes(const BsrRef& a, const int64_t* ptr
   }
   T sums[4 * kSpan];
   const auto finish = [&](int64_t r0, int rows, int64_t v0) {
-    const int64_t items = std::min(kSpan, batch - v0);
+    const int64_t items = std::min(kSpan, minibatch_size - v0);
     for (int r = 0; r < rows; ++r) {
       T* out = py + (block_row * a.R + r0 + r) * y.stride + v0 * y.bstride;
       for (int64_t b = 0; b < items; ++b) out[b * y.bstride] += sums[r * kSpan + b];
     }
   };
-  for (int64_t v0 = 0; v0 < batch; v0 += kSpan) {
+  for (int64_t v0 = 0; v0 < minibatch_size; v0 += kSpan) {
     int64_t r0 = 0;
     for (; r0 + 4 <= a.R; r0 += 4) {
       bsr_lane_rows<T, 4>(a, ptr, pa, xt, lanes, block_row, r0, v0, sums);
@@ -219,17 +219,17 @@ NENGO_NATIVE_INLINE void bsr_block_row_lanes(const BsrRef& a, const int64_t* ptr
 NENGO_NATIVE_MULTIVERSION
 void bsr_block_row_lanes_dispatch(const BsrRef& a, const int64_t* ptr, const int64_t* idx,
                                   const double* pa, const VecRef& x, const double* px,
-                                  const VecRef& y, double* py, int64_t batch, int64_t lanes,
+                                  const VecRef& y, double* py, int64_t minibatch_size, int64_t lanes,
                                   int64_t block_row, double* xt) {
-  bsr_block_row_lanes(a, ptr, idx, pa, x, px, y, py, batch, lanes, block_row, xt);
+  bsr_block_row_lanes(a, ptr, idx, pa, x, px, y, py, minibatch_size, lanes, block_row, xt);
 }
 
 NENGO_NATIVE_MULTIVERSION
 void bsr_block_row_lanes_dispatch(const BsrRef& a, const int64_t* ptr, const int64_t* idx,
                                   const float* pa, const VecRef& x, const float* px,
-                                  const VecRef& y, float* py, int64_t batch, int64_t lanes,
+                                  const VecRef& y, float* py, int64_t minibatch_size, int64_t lanes,
                                   int64_t block_row, float* xt) {
-  bsr_block_row_lanes(a, ptr, idx, pa, x, px, y, py, batch, lanes, block_row, xt);
+  bsr_block_row_lanes(a, ptr, idx, pa, x, px, y, py, minibatch_size, lanes, block_row, xt);
 }
 
 }  // namespace
@@ -241,13 +241,13 @@ void BsrDotIncKernel<T>::run_item_by_columns(const Context<T>& ctx, int64_t i,
   const VecRef &x = x_[i], &y = y_[i];
   const int64_t* ptr = indptr_.data() + a.indptr_start;
   const int64_t* idx = indices_.data() + a.indices_start;
-  const int64_t batch = ctx.batch;
+  const int64_t minibatch_size = ctx.minibatch_size;
   InputEvents<T>& ev = events_[i];
-  ev.gather(ctx.data + x.off, x.n, x.stride, x.bstride, batch);
+  ev.gather(ctx.data + x.off, x.n, x.stride, x.bstride, minibatch_size);
   // The work is the events' share of the dense product's.
-  const int64_t inputs = std::max<int64_t>(1, x.n * batch);
+  const int64_t inputs = std::max<int64_t>(1, x.n * minibatch_size);
   const bool parallel = parallel_rows && item_work_[i] * ev.count >= kParallelThreshold * inputs;
-  const int64_t tile = std::max<int64_t>(8, kColumnTileElements / batch / 8 * 8);
+  const int64_t tile = std::max<int64_t>(8, kColumnTileElements / minibatch_size / 8 * 8);
   const int64_t tiles = (a.R + tile - 1) / tile;
   parallel_for(a.nbrow * tiles, parallel, [&](int64_t task) {
     const int64_t block_row = task / tiles, r0 = (task % tiles) * tile;
@@ -255,8 +255,8 @@ void BsrDotIncKernel<T>::run_item_by_columns(const Context<T>& ctx, int64_t i,
     // scipy's order, as in run_item: each row from zero, blocks in stored order, then
     // columns; only nonzero inputs add anything.
     thread_local std::vector<T> sums;
-    if (sums.size() < static_cast<size_t>(rows * batch)) sums.resize(rows * batch);
-    std::fill_n(sums.begin(), rows * batch, T(0));
+    if (sums.size() < static_cast<size_t>(rows * minibatch_size)) sums.resize(rows * minibatch_size);
+    std::fill_n(sums.begin(), rows * minibatch_size, T(0));
     for (int64_t k = ptr[block_row]; k < ptr[block_row + 1]; ++k) {
       const int64_t j0 = idx[k] * a.C;
       add_events_dispatch(ctx.data + a.off + k * a.kstride + r0, a.cstride, j0, ev.index.data(),
@@ -264,7 +264,7 @@ void BsrDotIncKernel<T>::run_item_by_columns(const Context<T>& ctx, int64_t i,
                           sums.data(), rows);
     }
     T* py = ctx.data + y.off + (block_row * a.R + r0) * y.stride;
-    for (int64_t b = 0; b < batch; ++b)
+    for (int64_t b = 0; b < minibatch_size; ++b)
       for (int64_t r = 0; r < rows; ++r) py[r * y.stride + b * y.bstride] += sums[b * rows + r];
   });
 }
@@ -280,20 +280,20 @@ void BsrDotIncKernel<T>::run_item(const Context<T>& ctx, int64_t i, bool paralle
   // split never changes the numbers.
   if (lanes_[i]) {
     constexpr int64_t kSpan = kLaneVectors * simd::kWidth<T>;
-    const int64_t lanes = (ctx.batch + kSpan - 1) / kSpan * kSpan;
+    const int64_t lanes = (ctx.minibatch_size + kSpan - 1) / kSpan * kSpan;
     parallel_for(a.nbrow, parallel_rows, [&](int64_t block_row) {
       // Per-thread scratch for X, grown once to the largest block row.
       thread_local std::vector<T> xt;
       const auto need = static_cast<size_t>((ptr[block_row + 1] - ptr[block_row]) * a.C * lanes);
       if (xt.size() < need) xt.resize(need);
       bsr_block_row_lanes_dispatch(a, ptr, idx, ctx.data + a.off, x, ctx.data + x.off, y,
-                                   ctx.data + y.off, ctx.batch, lanes, block_row, xt.data());
+                                   ctx.data + y.off, ctx.minibatch_size, lanes, block_row, xt.data());
     });
     return;
   }
   if (a.R == 1 && a.nbrow >= kRowGroup) {
     const int64_t groups = (a.nbrow + kRowGroup - 1) / kRowGroup;
-    parallel_for(ctx.batch * groups, parallel_rows, [&](int64_t task) {
+    parallel_for(ctx.minibatch_size * groups, parallel_rows, [&](int64_t task) {
       const int64_t b = task / groups, first = (task % groups) * kRowGroup;
       row_group(a, ptr, idx, ctx.data + a.off + b * a.bstride, x,
                 ctx.data + x.off + b * x.bstride, y, ctx.data + y.off + b * y.bstride, first);
@@ -395,7 +395,7 @@ void BsrDotIncKernel<T>::run_item(const Context<T>& ctx, int64_t i, bool paralle
         for (int64_t r = 0; r < tile; ++r) py[(r0 + r) * y.stride] += sum[r];
     }
   };
-  parallel_for(ctx.batch * a.nbrow, parallel_rows, block_row_task);
+  parallel_for(ctx.minibatch_size * a.nbrow, parallel_rows, block_row_task);
 }
 
 template <typename T>
@@ -439,7 +439,7 @@ void BsrDotIncKernel<T>::backward(const Context<T>& ctx, T* grad) {
     const VecRef &x = x_[i], &y = y_[i];
     const int64_t* ptr = indptr_.data() + a.indptr_start;
     const int64_t* idx = indices_.data() + a.indices_start;
-    for (int64_t b = 0; b < ctx.batch; ++b) {
+    for (int64_t b = 0; b < ctx.minibatch_size; ++b) {
       const T* pa = ctx.data + a.off + b * a.bstride;
       const T* px = ctx.data + x.off + b * x.bstride;
       T* ga = grad + a.off + b * a.bstride;

@@ -38,9 +38,9 @@ using ConstBatchMat =
 template <typename T>
 DotIncKernel<T>::DotIncKernel(const Params& p, const Shape& s) {
   const size_t n = p.int_array("Y_off").size();
-  a_ = read_mat_refs(p, "A", n, s.arena_size, s.batch);
-  x_ = read_vec_refs(p, "X", n, s.arena_size, s.batch);
-  y_ = read_vec_refs(p, "Y", n, s.arena_size, s.batch);
+  a_ = read_mat_refs(p, "A", n, s.arena_size, s.minibatch_size);
+  x_ = read_vec_refs(p, "X", n, s.arena_size, s.minibatch_size);
+  y_ = read_vec_refs(p, "Y", n, s.arena_size, s.minibatch_size);
   read_chain_ptr(p, n);  // validated for the Program's sake; Y is updated in item order
   int64_t scratch = 0;
   for (size_t i = 0; i < n; ++i) {
@@ -50,22 +50,22 @@ DotIncKernel<T>::DotIncKernel(const Params& p, const Shape& s) {
                                   "x" + std::to_string(a.cols) + " @ " +
                                   std::to_string(x_[i].n) + " -> " + std::to_string(y_[i].n) + ")");
     product_off_.push_back(scratch);
-    scratch += a.rows * s.batch;
+    scratch += a.rows * s.minibatch_size;
     // Weights stored by columns and shared by the batch: tasks of rows over every
     // item, their accumulators sized to stay cached (see kColumnTileElements).
     by_columns_.push_back(a.rstride == 1 && a.cstride != 1 && a.bstride == 0 && a.rows > 1);
     events_.emplace_back();
     if (by_columns_.back()) {
-      events_.back().reserve(x_[i].n, s.batch);
-      const int64_t tile = std::max<int64_t>(8, kColumnTileElements / s.batch / 8 * 8);
+      events_.back().reserve(x_[i].n, s.minibatch_size);
+      const int64_t tile = std::max<int64_t>(8, kColumnTileElements / s.minibatch_size / 8 * 8);
       for (int64_t r = 0; r < a.rows; r += tile)
         tasks_.push_back({static_cast<int64_t>(i), r, std::min(a.rows, r + tile)});
       continue;
     }
-    dense_work_ += a.rows * a.cols * s.batch;
+    dense_work_ += a.rows * a.cols * s.minibatch_size;
     if (a.cstride != 1 || x_[i].stride != 1) continue;  // strided: Eigen, item by item
     // Row tiles of every item, small enough to spread one big matrix over threads.
-    const int64_t row_work = std::max<int64_t>(1, a.cols * s.batch);
+    const int64_t row_work = std::max<int64_t>(1, a.cols * s.minibatch_size);
     const int64_t tile = std::max<int64_t>(1, kDenseTaskWork / row_work / kDenseRows) * kDenseRows;
     for (int64_t r = 0; r < a.rows; r += tile)
       tasks_.push_back({static_cast<int64_t>(i), r, std::min(a.rows, r + tile)});
@@ -109,15 +109,15 @@ NENGO_NATIVE_INLINE void dot_tile(const T* __restrict a, int64_t lda, const T* _
 // Rows [begin, end) of A times `batch` vectors at unit stride: out[r + b * ldo].
 template <typename T>
 NENGO_NATIVE_INLINE void dense_rows(const T* a, int64_t lda, const T* x, int64_t ldx,
-                                    int64_t n, int64_t batch, int64_t begin, int64_t end,
+                                    int64_t n, int64_t minibatch_size, int64_t begin, int64_t end,
                                     T* out, int64_t ldo) {
   int64_t r = begin;
   const auto rows = [&](auto tile_rows) {
     constexpr int kR = decltype(tile_rows)::value;
     int64_t b = 0;
-    for (; b + 2 <= batch; b += 2)
+    for (; b + 2 <= minibatch_size; b += 2)
       dot_tile<T, kR, 2>(a + r * lda, lda, x + b * ldx, ldx, n, out + r + b * ldo, ldo);
-    if (b < batch) dot_tile<T, kR, 1>(a + r * lda, lda, x + b * ldx, ldx, n, out + r + b * ldo, ldo);
+    if (b < minibatch_size) dot_tile<T, kR, 1>(a + r * lda, lda, x + b * ldx, ldx, n, out + r + b * ldo, ldo);
   };
   for (; r + 4 <= end; r += 4) rows(std::integral_constant<int, 4>{});
   for (; r < end; ++r) rows(std::integral_constant<int, 1>{});
@@ -125,21 +125,21 @@ NENGO_NATIVE_INLINE void dense_rows(const T* a, int64_t lda, const T* x, int64_t
 
 NENGO_NATIVE_MULTIVERSION
 void dense_rows_dispatch(const double* a, int64_t lda, const double* x, int64_t ldx, int64_t n,
-                         int64_t batch, int64_t begin, int64_t end, double* out, int64_t ldo) {
-  dense_rows(a, lda, x, ldx, n, batch, begin, end, out, ldo);
+                         int64_t minibatch_size, int64_t begin, int64_t end, double* out, int64_t ldo) {
+  dense_rows(a, lda, x, ldx, n, minibatch_size, begin, end, out, ldo);
 }
 
 NENGO_NATIVE_MULTIVERSION
 void dense_rows_dispatch(const float* a, int64_t lda, const float* x, int64_t ldx, int64_t n,
-                         int64_t batch, int64_t begin, int64_t end, float* out, int64_t ldo) {
-  dense_rows(a, lda, x, ldx, n, batch, begin, end, out, ldo);
+                         int64_t minibatch_size, int64_t begin, int64_t end, float* out, int64_t ldo) {
+  dense_rows(a, lda, x, ldx, n, minibatch_size, begin, end, out, ldo);
 }
 
 }  // namespace
 
 template <typename T>
 void DotIncKernel<T>::forward(const Context<T>& ctx) {
-  const int64_t batch = ctx.batch;
+  const int64_t minibatch_size = ctx.minibatch_size;
   // numpy adds the finished product to Y: products go to scratch first, then to Y item
   // by item in Program order (items writing one signal add in a fixed order). Items of
   // one step never read what another writes (the planner's levels).
@@ -147,7 +147,7 @@ void DotIncKernel<T>::forward(const Context<T>& ctx) {
   for (size_t i = 0; i < a_.size(); ++i) {
     if (!by_columns_[i]) continue;
     const VecRef& x = x_[i];
-    events_[i].gather(ctx.data + x.off, x.n, x.stride, x.bstride, batch);
+    events_[i].gather(ctx.data + x.off, x.n, x.stride, x.bstride, minibatch_size);
     work += events_[i].count * a_[i].rows;
   }
   parallel_for(static_cast<int64_t>(tasks_.size()), work >= kParallelThreshold,
@@ -160,16 +160,16 @@ void DotIncKernel<T>::forward(const Context<T>& ctx) {
                    // Each output sums its nonzero inputs' terms in input order.
                    const InputEvents<T>& ev = events_[task.item];
                    const int64_t rows = task.end - task.begin;
-                   for (int64_t b = 0; b < batch; ++b)
+                   for (int64_t b = 0; b < minibatch_size; ++b)
                      std::fill_n(out + b * a.rows + task.begin, rows, T(0));
                    add_events_dispatch(ctx.data + a.off + task.begin, a.cstride, 0,
                                        ev.index.data(), ev.item.data(), ev.value.data(), 0,
                                        ev.count, rows, out + task.begin, a.rows);
                  } else if (a.bstride == 0) {
                    dense_rows_dispatch(ctx.data + a.off, a.rstride, ctx.data + x.off, x.bstride,
-                                       a.cols, batch, task.begin, task.end, out, a.rows);
+                                       a.cols, minibatch_size, task.begin, task.end, out, a.rows);
                  } else {
-                   for (int64_t b = 0; b < batch; ++b)
+                   for (int64_t b = 0; b < minibatch_size; ++b)
                      dense_rows_dispatch(ctx.data + a.off + b * a.bstride, a.rstride,
                                          ctx.data + x.off + b * x.bstride, x.bstride, a.cols, 1,
                                          task.begin, task.end, out + b * a.rows, a.rows);
@@ -183,11 +183,11 @@ void DotIncKernel<T>::forward(const Context<T>& ctx) {
     const VecRef &x = x_[i], &y = y_[i];
     if (a.rows == 0) continue;
     Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>> product(
-        product_.data() + product_off_[i], a.rows, batch);
+        product_.data() + product_off_[i], a.rows, minibatch_size);
     if (!by_columns_[i] && (a.cstride != 1 || x.stride != 1)) {
       // Strided operands (rare): Eigen evaluates one dot product per output element, in
       // order, whatever the batch.
-      for (int64_t b = 0; b < batch; ++b) {
+      for (int64_t b = 0; b < minibatch_size; ++b) {
         const int64_t ob = a.bstride == 0 ? 0 : b;
         StridedMat<T> A(ctx.data + a.off + ob * a.bstride, a.rows, a.cols,
                         stride(a.rstride, a.cstride));
@@ -195,7 +195,7 @@ void DotIncKernel<T>::forward(const Context<T>& ctx) {
         product.col(b).noalias() = A * X;
       }
     }
-    BatchMat<T>(ctx.data + y.off, y.n, batch, stride(y.bstride, y.stride)) += product;
+    BatchMat<T>(ctx.data + y.off, y.n, minibatch_size, stride(y.bstride, y.stride)) += product;
   }
 }
 
@@ -221,7 +221,7 @@ template <typename T>
 void DotIncKernel<T>::backward(const Context<T>& ctx, T* grad) {
   // Y += A X gives dX += A^T dY and dA += dY X^T (summed over items when A is shared).
   // Items run serially: shared operands collect sums in a fixed order.
-  const int64_t batch = ctx.batch;
+  const int64_t minibatch_size = ctx.minibatch_size;
   const auto stride = [](int64_t outer, int64_t inner) {
     return Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(outer, inner);
   };
@@ -232,8 +232,8 @@ void DotIncKernel<T>::backward(const Context<T>& ctx, T* grad) {
     // Operands shared by the batch (bstride 0) are handled one item at a time, so their
     // sums never alias across columns.
     const bool whole_batch = a.bstride == 0 && x.bstride != 0;
-    const int64_t cols = whole_batch ? batch : 1;
-    for (int64_t b = 0; b < (whole_batch ? 1 : batch); ++b) {
+    const int64_t cols = whole_batch ? minibatch_size : 1;
+    for (int64_t b = 0; b < (whole_batch ? 1 : minibatch_size); ++b) {
       const int64_t ob = whole_batch ? 0 : b;
       T* const pa = ctx.data + a.off + ob * a.bstride;
       T* const px = ctx.data + x.off + ob * x.bstride;

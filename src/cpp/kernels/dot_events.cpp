@@ -8,21 +8,21 @@
 namespace nengo_native {
 
 template <typename T>
-void InputEvents<T>::reserve(int64_t n, int64_t batch) {
-  if (n * batch > std::numeric_limits<int32_t>::max())
+void InputEvents<T>::reserve(int64_t n, int64_t minibatch_size) {
+  if (n * minibatch_size > std::numeric_limits<int32_t>::max())
     throw std::length_error("dot: more than 2^31 inputs over the minibatch");
   ptr.assign(static_cast<size_t>(n + 1), 0);
-  index.resize(static_cast<size_t>(n * batch));
-  item.resize(static_cast<size_t>(n * batch));
-  value.resize(static_cast<size_t>(n * batch));
+  index.resize(static_cast<size_t>(n * minibatch_size));
+  item.resize(static_cast<size_t>(n * minibatch_size));
+  value.resize(static_cast<size_t>(n * minibatch_size));
 }
 
 template <typename T>
 void InputEvents<T>::gather(const T* x, int64_t n, int64_t stride, int64_t bstride,
-                            int64_t batch) {
+                            int64_t minibatch_size) {
   int64_t e = 0;
   for (int64_t j = 0; j < n; ++j) {
-    for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t b = 0; b < minibatch_size; ++b) {
       const T v = x[b * bstride + j * stride];
       if (v != T(0)) {  // NaN and infinities are events: they must reach the sums
         index[e] = static_cast<int32_t>(j);

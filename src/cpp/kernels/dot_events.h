@@ -19,9 +19,9 @@ struct InputEvents {
   std::vector<T> value;
   int64_t count = 0;
 
-  void reserve(int64_t n, int64_t batch);
+  void reserve(int64_t n, int64_t minibatch_size);
   // Collect the events of x (n elements at `stride`, items `bstride` apart).
-  void gather(const T* x, int64_t n, int64_t stride, int64_t bstride, int64_t batch);
+  void gather(const T* x, int64_t n, int64_t stride, int64_t bstride, int64_t minibatch_size);
 };
 
 // Adds events [e0, e1) (see InputEvents) into out (n rows per item, items `ldo` apart):

@@ -41,7 +41,7 @@ std::vector<MixedRef> read_mixed_refs(const Params& p, const std::string& prefix
 template <typename T>
 IntDotIncKernel<T>::IntDotIncKernel(const Params& p, const Shape& s) {
   const size_t n = p.int_array("Y_off").size();
-  if (s.batch != 1) throw std::invalid_argument("int_dot_inc: integer signals need batch 1");
+  if (s.minibatch_size != 1) throw std::invalid_argument("int_dot_inc: integer signals need minibatch_size 1");
   a_ = read_mixed_refs(p, "A", n, s);
   x_ = read_mixed_refs(p, "X", n, s);
   y_ = read_mixed_refs(p, "Y", n, s);

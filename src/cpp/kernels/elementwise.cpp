@@ -9,16 +9,16 @@ namespace nengo_native {
 template <typename T>
 ElementwiseIncKernel<T>::ElementwiseIncKernel(const Params& p, const Shape& s) {
   const size_t n = p.int_array("Y_off").size();
-  y_ = read_mat_refs(p, "Y", n, s.arena_size, s.batch);
-  a_ = read_mat_refs(p, "A", n, s.arena_size, s.batch);
-  x_ = read_mat_refs(p, "X", n, s.arena_size, s.batch);
+  y_ = read_mat_refs(p, "Y", n, s.arena_size, s.minibatch_size);
+  a_ = read_mat_refs(p, "A", n, s.arena_size, s.minibatch_size);
+  x_ = read_mat_refs(p, "X", n, s.arena_size, s.minibatch_size);
   chain_ptr_ = read_chain_ptr(p, n);
   for (size_t i = 0; i < n; ++i) {
     // A and X are already broadcast to Y's shape (zero strides on broadcast axes).
     if (a_[i].rows != y_[i].rows || a_[i].cols != y_[i].cols || x_[i].rows != y_[i].rows ||
         x_[i].cols != y_[i].cols)
       throw std::invalid_argument("elementwise_inc: A and X must be broadcast to Y's shape");
-    work_ += y_[i].rows * y_[i].cols * s.batch;
+    work_ += y_[i].rows * y_[i].cols * s.minibatch_size;
   }
 }
 
@@ -26,7 +26,7 @@ template <typename T>
 void ElementwiseIncKernel<T>::forward(const Context<T>& ctx) {
   for_each_chain(chain_ptr_, work_, [&](int64_t i) {
     const MatRef &a = a_[i], &x = x_[i], &y = y_[i];
-    for (int64_t b = 0; b < ctx.batch; ++b) {
+    for (int64_t b = 0; b < ctx.minibatch_size; ++b) {
       const T* pa = ctx.data + a.off + b * a.bstride;
       const T* px = ctx.data + x.off + b * x.bstride;
       T* py = ctx.data + y.off + b * y.bstride;
@@ -52,7 +52,7 @@ void ElementwiseIncKernel<T>::backward(const Context<T>& ctx, T* grad) {
   // sums, in a fixed order.
   for (int64_t i = static_cast<int64_t>(y_.size()) - 1; i >= 0; --i) {
     const MatRef &a = a_[i], &x = x_[i], &y = y_[i];
-    for (int64_t b = 0; b < ctx.batch; ++b) {
+    for (int64_t b = 0; b < ctx.minibatch_size; ++b) {
       const int64_t oa = a.off + b * a.bstride, ox = x.off + b * x.bstride,
                     oy = y.off + b * y.bstride;
       for (int64_t r = 0; r < y.rows; ++r)

@@ -169,12 +169,12 @@ const char* size_name(LearnSize s) {
 template <typename T, typename Rule>
 LearningKernel<T, Rule>::LearningKernel(const Params& p, const Shape& s) {
   const size_t n = p.int_array("delta_off").size();
-  delta_ = read_mat_refs(p, "delta", n, s.arena_size, s.batch);
+  delta_ = read_mat_refs(p, "delta", n, s.arena_size, s.minibatch_size);
   alpha_ = p.real_array("alpha", n);
   chain_ptr_ = read_chain_ptr(p, n);
   for (size_t k = 0; k < kVectors; ++k)
-    vec_[k] = read_vec_refs(p, Rule::kVectors[k].name, n, s.arena_size, s.batch);
-  if (Rule::kMatrix != LearnMatrix::None) mat_ = read_mat_refs(p, "mat", n, s.arena_size, s.batch);
+    vec_[k] = read_vec_refs(p, Rule::kVectors[k].name, n, s.arena_size, s.minibatch_size);
+  if (Rule::kMatrix != LearnMatrix::None) mat_ = read_mat_refs(p, "mat", n, s.arena_size, s.minibatch_size);
   reals_.resize(n * kReals);
   for (size_t k = 0; k < kReals; ++k) {
     const auto& column = p.real_array(Rule::kReals[k], n);
@@ -200,7 +200,7 @@ LearningKernel<T, Rule>::LearningKernel(const Params& p, const Shape& s) {
       require(mat_[i].rows == rows && mat_[i].cols == cols, "mat differs from delta");
     if (Rule::kRowScale)
       require(scale_ptr_[i + 1] - scale_ptr_[i] == rows, "scale differs from delta's rows");
-    work_ += rows * cols * s.batch * Rule::kWork;
+    work_ += rows * cols * s.minibatch_size * Rule::kWork;
   }
 }
 
@@ -209,7 +209,7 @@ void LearningKernel<T, Rule>::forward(const Context<T>& ctx) {
   // Items of one chain write overlapping memory and run in order on one thread.
   for_each_chain(chain_ptr_, work_, [&](int64_t i) {
     const MatRef& dr = delta_[i];
-    for (int64_t b = 0; b < ctx.batch; ++b) {
+    for (int64_t b = 0; b < ctx.minibatch_size; ++b) {
       LearnArgs<T> a{};
       a.rows = dr.rows;
       a.cols = dr.cols;

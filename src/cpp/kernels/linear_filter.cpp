@@ -20,9 +20,9 @@ LinearFilterKernel<T>::LinearFilterKernel(const Params& p, const Shape& s) {
   inc_ = p.int_array("inc", n);
   coef_ = p.real_array("coef");
   coef_ptr_ = p.offsets("coef_ptr", static_cast<int64_t>(coef_.size()), static_cast<int64_t>(n));
-  u_ = read_vec_refs(p, "U", n, s.arena_size, s.batch);
-  out_ = read_vec_refs(p, "Out", n, s.arena_size, s.batch);
-  x_ = read_mat_refs(p, "X", n, s.arena_size, s.batch);
+  u_ = read_vec_refs(p, "U", n, s.arena_size, s.minibatch_size);
+  out_ = read_vec_refs(p, "Out", n, s.arena_size, s.minibatch_size);
+  x_ = read_mat_refs(p, "X", n, s.arena_size, s.minibatch_size);
   chain_ptr_ = read_chain_ptr(p, n);
   variant_.resize(n);
   for (size_t i = 0; i < n; ++i) {
@@ -46,7 +46,7 @@ LinearFilterKernel<T>::LinearFilterKernel(const Params& p, const Shape& s) {
       throw std::invalid_argument("linear_filter: OneXScalar needs a size-1 signal");
     if (ns != want_ns || coef_ptr_[i + 1] - coef_ptr_[i] != want_coef)
       throw std::invalid_argument("linear_filter: state or coefficients do not fit the variant");
-    work_ += (ns + 1) * (ns + 1) * size * s.batch;
+    work_ += (ns + 1) * (ns + 1) * size * s.minibatch_size;
   }
 }
 
@@ -140,7 +140,7 @@ void LinearFilterKernel<T>::run_item(const Context<T>& ctx, int64_t i) const {
   const MatRef& x = x_[i];
   const double* c = coef_.data() + coef_ptr_[i];
   const bool inc = inc_[i] != 0;
-  for (int64_t b = 0; b < ctx.batch; ++b)
+  for (int64_t b = 0; b < ctx.minibatch_size; ++b)
     filter_apply(variant_[i], c, inc, x.rows, ctx.data + u.off + b * u.bstride, u,
                  ctx.data + out.off + b * out.bstride, out, ctx.data + x.off + b * x.bstride, x);
 }
@@ -207,7 +207,7 @@ void LinearFilterKernel<T>::backward(const Context<T>& ctx, T* grad) {
     const VecRef &u = u_[i], &out = out_[i];
     const MatRef& x = x_[i];
     const double* c = coef_.data() + coef_ptr_[i];
-    for (int64_t b = ctx.batch - 1; b >= 0; --b)
+    for (int64_t b = ctx.minibatch_size - 1; b >= 0; --b)
       filter_backward(variant_[i], c, inc_[i] != 0, x.rows, grad + u.off + b * u.bstride, u,
                       grad + out.off + b * out.bstride, out, grad + x.off + b * x.bstride, x);
   }

@@ -442,11 +442,11 @@ template <typename M>
 constexpr bool kDifferentiable = HasDerivative<M>::value || HasBackward<M>::value;
 
 // Whether every ref is unit-stride and no two of them share an element in any batch item.
-bool unit_and_disjoint(const std::vector<VecRef>& refs, int64_t batch) {
+bool unit_and_disjoint(const std::vector<VecRef>& refs, int64_t minibatch_size) {
   for (const VecRef& r : refs)
     if (r.stride != 1) return false;
-  const auto span = [batch](const VecRef& r) {
-    const int64_t reach = (batch - 1) * r.bstride;
+  const auto span = [minibatch_size](const VecRef& r) {
+    const int64_t reach = (minibatch_size - 1) * r.bstride;
     return std::pair<int64_t, int64_t>{r.off + std::min<int64_t>(0, reach),
                                        r.off + std::max<int64_t>(0, reach) + r.n};
   };
@@ -469,10 +469,10 @@ constexpr int64_t kBlockNeurons = 2048;
 template <typename T, template <typename> class Model>
 PointNeuronKernel<T, Model>::PointNeuronKernel(const Params& p, const Shape& s) {
   const size_t n = p.int_array("J_off").size();
-  j_ = read_vec_refs(p, "J", n, s.arena_size, s.batch);
-  out_ = read_vec_refs(p, "output", n, s.arena_size, s.batch);
+  j_ = read_vec_refs(p, "J", n, s.arena_size, s.minibatch_size);
+  out_ = read_vec_refs(p, "output", n, s.arena_size, s.minibatch_size);
   for (size_t k = 0; k < kStates; ++k)
-    state_[k] = read_vec_refs(p, Model<T>::kStateNames[k], n, s.arena_size, s.batch);
+    state_[k] = read_vec_refs(p, Model<T>::kStateNames[k], n, s.arena_size, s.minibatch_size);
   constexpr size_t kParams = Model<T>::kParamNames.size();
   std::array<const std::vector<double>*, kParams> columns{};
   for (size_t k = 0; k < kParams; ++k) columns[k] = &p.real_array(Model<T>::kParamNames[k], n);
@@ -493,20 +493,20 @@ PointNeuronKernel<T, Model>::PointNeuronKernel(const Params& p, const Shape& s) 
     // that are contiguous and do not overlap (nengo always builds them so).
     std::vector<VecRef> refs{j_[i], out_[i]};
     for (size_t k = 0; k < kStates; ++k) refs.push_back(state_[k][i]);
-    unit_.push_back(unit_and_disjoint(refs, s.batch));
+    unit_.push_back(unit_and_disjoint(refs, s.minibatch_size));
     for (int64_t b = 0; b < size; b += kBlockNeurons)
       blocks_.push_back({static_cast<int64_t>(i), b, std::min(size, b + kBlockNeurons)});
-    work_ += size * s.batch * kNeuronWork;
+    work_ += size * s.minibatch_size * kNeuronWork;
   }
 }
 
 template <typename T, template <typename> class Model>
 void PointNeuronKernel<T, Model>::forward(const Context<T>& ctx) {
-  const int64_t batch = ctx.batch;
-  const int64_t units = static_cast<int64_t>(blocks_.size()) * batch;
+  const int64_t minibatch_size = ctx.minibatch_size;
+  const int64_t units = static_cast<int64_t>(blocks_.size()) * minibatch_size;
   parallel_for(units, work_ >= kParallelThreshold, [&](int64_t w) {
-    const NeuronBlock& blk = blocks_[w / batch];
-    const int64_t b = w % batch;
+    const NeuronBlock& blk = blocks_[w / minibatch_size];
+    const int64_t b = w % minibatch_size;
     const size_t i = static_cast<size_t>(blk.item);
     const VecRef &j = j_[i], &o = out_[i];
     const T* pj = ctx.data + j.off + b * j.bstride;
@@ -548,13 +548,13 @@ void PointNeuronKernel<T, Model>::backward(const Context<T>& ctx, T* grad) {
   if constexpr (!kDifferentiable<M>) {
     Kernel<T>::backward(ctx, grad);
   } else {
-    const int64_t batch = ctx.batch;
-    const int64_t units = static_cast<int64_t>(blocks_.size()) * batch;
+    const int64_t minibatch_size = ctx.minibatch_size;
+    const int64_t units = static_cast<int64_t>(blocks_.size()) * minibatch_size;
     // Every neuron's adjoints are its own elements (checked disjoint at construction for
     // nengo's layouts), so neurons split over threads like forward().
     parallel_for(units, work_ >= kParallelThreshold, [&](int64_t w) {
-      const NeuronBlock& blk = blocks_[w / batch];
-      const int64_t b = w % batch;
+      const NeuronBlock& blk = blocks_[w / minibatch_size];
+      const int64_t b = w % minibatch_size;
       const size_t i = static_cast<size_t>(blk.item);
       const VecRef &j = j_[i], &o = out_[i];
       const int64_t oj = j.off + b * j.bstride, oo = o.off + b * o.bstride;

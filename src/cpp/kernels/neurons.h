@@ -61,7 +61,7 @@ class RandomSpikingKernel : public Kernel<T> {
   std::vector<double> amplitude_;
   std::vector<int64_t> negative_;
   std::vector<MT19937> rng_;  // op i, item b: rng_[i * batch_ + b]
-  int64_t batch_ = 1;
+  int64_t minibatch_size_ = 1;
   int64_t work_ = 0;
 };
 

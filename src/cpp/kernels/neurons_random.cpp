@@ -21,20 +21,20 @@ template <typename T>
 RandomSpikingKernel<T>::RandomSpikingKernel(const Params& p, const Shape& s, bool poisson)
     : poisson_(poisson) {
   const size_t n = p.int_array("J_off").size();
-  j_ = read_vec_refs(p, "J", n, s.arena_size, s.batch);
-  out_ = read_vec_refs(p, "output", n, s.arena_size, s.batch);
+  j_ = read_vec_refs(p, "J", n, s.arena_size, s.minibatch_size);
+  out_ = read_vec_refs(p, "output", n, s.arena_size, s.minibatch_size);
   amplitude_ = p.real_array("amplitude", n);
   negative_ = p.int_array("negative", n);
   read_chain_ptr(p, n);
   // One generator per op and minibatch item, op-major.
-  const size_t n_rng = n * static_cast<size_t>(s.batch);
+  const size_t n_rng = n * static_cast<size_t>(s.minibatch_size);
   const auto& key = p.int_array("rng_key", n_rng * MT19937::kN);
   const auto& pos = p.int_array("rng_pos", n_rng);
   for (size_t k = 0; k < n_rng; ++k) rng_.emplace_back(key.data() + k * MT19937::kN, pos[k]);
-  batch_ = s.batch;
+  minibatch_size_ = s.minibatch_size;
   for (size_t i = 0; i < n; ++i) {
     if (j_[i].n != out_[i].n) throw std::invalid_argument("neurons: J and output sizes differ");
-    work_ += out_[i].n * s.batch;
+    work_ += out_[i].n * s.minibatch_size;
   }
 }
 
@@ -46,8 +46,8 @@ std::string RandomSpikingKernel<T>::run_item(const Context<T>& ctx, size_t i) {
   // Python-level `amplitude / dt`: a double that numpy rounds to T when it meets T values.
   const double spike = amplitude_[i] / ctx.dt;
   // Each minibatch item draws from its own stream (item 0's is nengo's).
-  for (int64_t b = 0; b < ctx.batch; ++b) {
-    MT19937& rng = rng_[i * batch_ + b];
+  for (int64_t b = 0; b < ctx.minibatch_size; ++b) {
+    MT19937& rng = rng_[i * minibatch_size_ + b];
     const T* pj = ctx.data + j.off + b * j.bstride;
     T* po = ctx.data + o.off + b * o.bstride;
     if (poisson_) {

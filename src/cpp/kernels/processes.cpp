@@ -64,10 +64,10 @@ T pairwise_sum(const T* a, int64_t n, int64_t s) {
 // Noise
 
 template <typename T>
-NoiseKernel<T>::NoiseKernel(const Params& p, const Shape& s) : batch_(s.batch) {
+NoiseKernel<T>::NoiseKernel(const Params& p, const Shape& s) : minibatch_size_(s.minibatch_size) {
   const size_t n = p.int_array("out_off").size();
-  out_ = read_vec_refs(p, "out", n, s.arena_size, s.batch);
-  x_ = read_mat_refs(p, "X", n, s.arena_size, s.batch);
+  out_ = read_vec_refs(p, "out", n, s.arena_size, s.minibatch_size);
+  x_ = read_mat_refs(p, "X", n, s.arena_size, s.minibatch_size);
   inc_ = p.int_array("inc", n);
   scale_ = p.int_array("scale", n);
   filter_ = p.int_array("filter", n);
@@ -114,15 +114,15 @@ NoiseKernel<T>::NoiseKernel(const Params& p, const Shape& s) : batch_(s.batch) {
       require(ns == want_ns && coef_ptr_[i + 1] - coef_ptr_[i] == want_coef,
               "process_noise: state or coefficients do not fit the filter variant");
     }
-    work_ += size * s.batch * (f >= 0 ? (ns + 1) * (ns + 1) + 8 : 8);
+    work_ += size * s.minibatch_size * (f >= 0 ? (ns + 1) * (ns + 1) + 8 : 8);
   }
-  initial_rng_ = read_rngs(p, n * static_cast<size_t>(batch_));
+  initial_rng_ = read_rngs(p, n * static_cast<size_t>(minibatch_size_));
   rng_ = initial_rng_;
 }
 
 template <typename T>
 void NoiseKernel<T>::set_params(const Params& p) {
-  initial_rng_ = read_rngs(p, out_.size() * static_cast<size_t>(batch_));
+  initial_rng_ = read_rngs(p, out_.size() * static_cast<size_t>(minibatch_size_));
   rng_ = initial_rng_;
 }
 
@@ -134,8 +134,8 @@ void NoiseKernel<T>::run_item(const Context<T>& ctx, int64_t i) {
   thread_local std::vector<double> noise;
   thread_local std::vector<T> noise_t;
   noise.resize(static_cast<size_t>(out.n));
-  for (int64_t b = 0; b < ctx.batch; ++b) {
-    LegacyRandom& rng = rng_[i * batch_ + b];
+  for (int64_t b = 0; b < ctx.minibatch_size; ++b) {
+    LegacyRandom& rng = rng_[i * minibatch_size_ + b];
     // dist.sample(n=1, d), then `alpha * x` when scaling. Gaussian: rng.normal(mean,
     // std, size=(1, d)); Uniform: rng.uniform(low, high, size=(1, d)), low + range * u;
     // Choice: options[searchsorted(cumsum(p), rng.rand(1))], one draw for the row.
@@ -184,10 +184,10 @@ void NoiseKernel<T>::forward(const Context<T>& ctx) {
 // Lookup
 
 template <typename T>
-LookupKernel<T>::LookupKernel(const Params& p, const Shape& s) : batch_(s.batch) {
+LookupKernel<T>::LookupKernel(const Params& p, const Shape& s) : minibatch_size_(s.minibatch_size) {
   const auto& mode = p.int_array("mode");
   const size_t n = mode.size();
-  out_ = read_vec_refs(p, "out", n, s.arena_size, s.batch);
+  out_ = read_vec_refs(p, "out", n, s.arena_size, s.minibatch_size);
   inc_ = p.int_array("inc", n);
   t_off_ = p.int_array("t_off", n);
   rows_ = p.int_array("rows", n);
@@ -206,7 +206,7 @@ LookupKernel<T>::LookupKernel(const Params& p, const Shape& s) : batch_(s.batch)
     if (mode_[i] == LookupMode::PiecewiseZero || mode_[i] == LookupMode::StepGrid)
       want_aux = 1 + rows_[i];
     require(n_aux == want_aux, "process_lookup: constants do not fit the mode");
-    work_ += out_[i].n * s.batch;
+    work_ += out_[i].n * s.minibatch_size;
   }
   read_tables(p);
 }
@@ -220,7 +220,7 @@ void LookupKernel<T>::read_tables(const Params& p) {
   for (size_t i = 0; i < n; ++i) {
     const int64_t block = rows_[i] * out_[i].n;
     require(bstride[i] == 0 || bstride[i] >= block, "process_lookup: tables overlap");
-    const int64_t last = ptr[i] + block + bstride[i] * (batch_ - 1);
+    const int64_t last = ptr[i] + block + bstride[i] * (minibatch_size_ - 1);
     require(ptr[i] >= 0 && last <= static_cast<int64_t>(table.size()),
             "process_lookup: table outside the table array");
   }
@@ -277,7 +277,7 @@ void LookupKernel<T>::forward(const Context<T>& ctx) {
     const VecRef& out = out_[i];
     const bool inc = inc_[i] != 0;
     const int64_t r = row_of[i];
-    for (int64_t b = 0; b < ctx.batch; ++b) {
+    for (int64_t b = 0; b < ctx.minibatch_size; ++b) {
       T* py = ctx.data + out.off + b * out.bstride;
       const double* values = table_.data() + table_ptr_[i] + b * table_bstride_[i] + r * out.n;
       for (int64_t k = 0; k < out.n; ++k) {
@@ -295,11 +295,11 @@ void LookupKernel<T>::forward(const Context<T>& ctx) {
 template <typename T>
 TriangleKernel<T>::TriangleKernel(const Params& p, const Shape& s) {
   const size_t n = p.int_array("out_off").size();
-  u_ = read_vec_refs(p, "U", n, s.arena_size, s.batch);
-  out_ = read_vec_refs(p, "out", n, s.arena_size, s.batch);
-  y_ = read_vec_refs(p, "Y", n, s.arena_size, s.batch);
-  xi_ = read_vec_refs(p, "Xi", n, s.arena_size, s.batch);
-  x_ = read_mat_refs(p, "X", n, s.arena_size, s.batch);
+  u_ = read_vec_refs(p, "U", n, s.arena_size, s.minibatch_size);
+  out_ = read_vec_refs(p, "out", n, s.arena_size, s.minibatch_size);
+  y_ = read_vec_refs(p, "Y", n, s.arena_size, s.minibatch_size);
+  xi_ = read_vec_refs(p, "Xi", n, s.arena_size, s.minibatch_size);
+  x_ = read_mat_refs(p, "X", n, s.arena_size, s.minibatch_size);
   inc_ = p.int_array("inc", n);
   n0_ = p.real_array("n0", n);
   ndiff_ = p.real_array("ndiff", n);
@@ -309,7 +309,7 @@ TriangleKernel<T>::TriangleKernel(const Params& p, const Shape& s) {
     require(u_[i].n == size && y_[i].n == size && x_[i].cols == size,
             "process_triangle: input, output and state sizes differ");
     require(xi_[i].n == 1 && x_[i].rows >= 1, "process_triangle: bad tap state");
-    work_ += (x_[i].rows + 4) * size * s.batch;
+    work_ += (x_[i].rows + 4) * size * s.minibatch_size;
   }
 }
 
@@ -319,7 +319,7 @@ void TriangleKernel<T>::run_item(const Context<T>& ctx, int64_t i) const {
   const MatRef& x = x_[i];
   const int64_t taps = x.rows, size = out.n;
   const bool inc = inc_[i] != 0;
-  for (int64_t b = 0; b < ctx.batch; ++b) {
+  for (int64_t b = 0; b < ctx.minibatch_size; ++b) {
     const T* pu = ctx.data + u.off + b * u.bstride;
     T* py = ctx.data + out.off + b * out.bstride;
     T* Y = ctx.data + yr.off + b * yr.bstride;

@@ -19,11 +19,11 @@ namespace nengo_native {
 // get adjoint 0; outputs it increments leave theirs unchanged.
 template <typename T>
 void zero_set_outputs(const std::vector<VecRef>& out, const std::vector<int64_t>& inc,
-                      int64_t batch, T* grad) {
+                      int64_t minibatch_size, T* grad) {
   for (size_t i = 0; i < out.size(); ++i) {
     if (inc[i]) continue;
     const VecRef& o = out[i];
-    for (int64_t b = 0; b < batch; ++b)
+    for (int64_t b = 0; b < minibatch_size; ++b)
       for (int64_t e = 0; e < o.n; ++e) grad[o.off + b * o.bstride + e * o.stride] = T(0);
   }
 }
@@ -39,7 +39,7 @@ class NoiseKernel : public Kernel<T> {
   // A function of time and the seed only: what it sets passes no gradient on.
   bool differentiable() const override { return true; }
   void backward(const Context<T>& ctx, T* grad) override {
-    zero_set_outputs(out_, inc_, ctx.batch, grad);
+    zero_set_outputs(out_, inc_, ctx.minibatch_size, grad);
   }
   void reset() override { rng_ = initial_rng_; }
   // New generator states: rng_key, rng_pos, rng_has_gauss, rng_gauss (per op and item).
@@ -48,7 +48,7 @@ class NoiseKernel : public Kernel<T> {
  private:
   void run_item(const Context<T>& ctx, int64_t i);
 
-  int64_t batch_;
+  int64_t minibatch_size_;
   std::vector<VecRef> out_;
   std::vector<MatRef> x_;  // filter state (FilteredNoise), unused for white noise
   std::vector<int64_t> inc_, scale_, filter_;  // filter_: -1 for none, else FilterVariant
@@ -82,7 +82,7 @@ class LookupKernel : public Kernel<T> {
   // A function of time and the seed only: what it sets passes no gradient on.
   bool differentiable() const override { return true; }
   void backward(const Context<T>& ctx, T* grad) override {
-    zero_set_outputs(out_, inc_, ctx.batch, grad);
+    zero_set_outputs(out_, inc_, ctx.minibatch_size, grad);
   }
   // New tables (table, table_ptr, table_bstride); modes, rows and sizes stay.
   void set_params(const Params& p) override;
@@ -92,7 +92,7 @@ class LookupKernel : public Kernel<T> {
   // Row of op i at time t, or -1 for an output of zeros; throws on a time off the grid.
   int64_t row(size_t i, double t) const;
 
-  int64_t batch_;
+  int64_t minibatch_size_;
   std::vector<LookupMode> mode_;
   std::vector<VecRef> out_;
   std::vector<int64_t> inc_, t_off_, rows_;

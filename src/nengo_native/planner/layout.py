@@ -71,7 +71,7 @@ class Layout:
         self._elemstrides: dict[Signal, tuple[int, ...]] = {}
         self.offset: dict[Signal, int] = {}
         self.int_offset: dict[Signal, int] = {}
-        self.batched: dict[Signal, bool] = {}
+        self.per_item: dict[Signal, bool] = {}
         self.sparse: dict[Signal, scipy.sparse.csr_matrix] = {}
         size = int_size = 0
         for base in bases:
@@ -86,8 +86,8 @@ class Layout:
             else:
                 n = base.size
             self.offset[base] = size
-            self.batched[base] = base in written
-            size += n * (self.minibatch_size if self.batched[base] else 1)
+            self.per_item[base] = base in written
+            size += n * (self.minibatch_size if self.per_item[base] else 1)
         self.clock: list[Signal] = [base for base in clock if base in self.offset]
         self.size = size
         self.int_size = max(int_size, 1)
@@ -109,7 +109,7 @@ class Layout:
                 values = self.sparse[base].data
             else:
                 values = np.asarray(base.initial_value)
-            copies = self.minibatch_size if self.batched[base] else 1
+            copies = self.minibatch_size if self.per_item[base] else 1
             target = arena[off : off + copies * values.size]
             if base in self.column_major:  # shared by the batch: one copy
                 self._shaped(base, target)[...] = values
@@ -134,7 +134,7 @@ class Layout:
         """
         signals = NativeSignalDict(self.elemstrides)
         for base, off in self.offset.items():
-            if self.batched[base]:
+            if self.per_item[base]:
                 off += item * (
                     self.sparse[base].nnz if base in self.sparse else base.size
                 )
@@ -198,7 +198,7 @@ class Layout:
 
     def bstride(self, sig: Signal) -> int:
         base = sig.base
-        if not self.batched[base]:
+        if not self.per_item[base]:
             return 0
         return self.sparse[base].nnz if base in self.sparse else base.size
 
@@ -210,7 +210,7 @@ class Layout:
             shape=(self.minibatch_size,) + sig.shape,
             strides=(self.bstride(sig) * itemsize,)
             + tuple(s * itemsize for s in self.elemstrides(sig)),
-            writeable=self.batched[sig.base],
+            writeable=self.per_item[sig.base],
         )
         return view
 
