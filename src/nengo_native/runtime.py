@@ -146,9 +146,10 @@ class Runtime:
         if sync:
             self.program.layout.sync_ints(self.signals, self.int_arena, to_core=False)
 
-    def make_step_functions(self, op, dt: float, rng, item_rngs) -> None:
-        """Recreate ``op``'s step functions: ``rng`` for item 0 (nengo's own draws),
-        ``item_rngs(b)`` for the other items."""
+    def make_step_functions(self, op, dt: float, rng, item_rngs, first_item=0) -> None:
+        """Recreate ``op``'s step functions: item ``b`` is item ``i = first_item + b``
+        of the whole batch and gets ``rng`` for ``i == 0`` (nengo's own draws),
+        ``item_rngs(i)`` otherwise."""
         step = self._steps[op]
         if step.batched:
             self.callbacks[op].fns = [self._batched_function(op)]
@@ -157,7 +158,7 @@ class Runtime:
             self.callbacks[op].fns = [self._item_functions(op)]
             return
         self.callbacks[op].fns = [
-            op.make_step(signals, dt, rng if b == 0 else item_rngs(b))
+            op.make_step(signals, dt, rng if first_item + b == 0 else item_rngs(first_item + b))
             for b, signals in enumerate(self.item_signals)
         ]
 
@@ -291,7 +292,7 @@ class Runtime:
             return layout.start(sig) + np.arange(layout.sparse[sig.base].nnz)
         return layout.elem_offsets(sig)
 
-    def reseed(self, draws: dict) -> None:
+    def reseed(self, draws: dict, first_item: int | None = None) -> None:
         """Give seed-dependent kernels their new parameters after a reset.
 
         Parameters
@@ -299,6 +300,9 @@ class Runtime:
         draws : dict
             For each native op, what its lowering's ``consume_rng`` returned while the
             simulator's generator was replayed in nengo's step order.
+        first_item : int, optional
+            For a predict minibatch: the index in the whole batch of its item 0 (item
+            b gets item first_item + b's streams). None on a reset.
         """
         layout = self.program.layout
         for index, step in enumerate(self.program.steps):
@@ -306,7 +310,7 @@ class Runtime:
                 continue
             lowering = lowering_for(step.ops[0])
             params = lowering.reseed(
-                step.ops, [draws.get(op) for op in step.ops], layout
+                step.ops, [draws.get(op) for op in step.ops], layout, first_item
             )
             if params is not None:
                 self.executor.set_kernel_params(index, params)

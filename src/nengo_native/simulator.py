@@ -430,24 +430,32 @@ class Simulator:
         self._runtime.reset_memory()
         for key, value in kept.items():
             trainer.set(key, value)
-        # Recreate the operators' step functions in nengo's order, drawing from the
-        # generator exactly as nengo.Simulator.reset does.
+        self._reseed_streams()
+        self.clear_probes()
+        self._read_clock()
+
+    def _reseed_streams(self, first_item: int | None = None) -> None:
+        """Recreate the operators' step functions in nengo's order, drawing from the
+        generator exactly as nengo.Simulator.reset does, and give kernels whose
+        numbers depend on the seed (noise) their new states.
+
+        ``first_item`` (in ``predict``): minibatch item b gets the random streams of
+        item ``first_item + b`` of the whole batch (stochastic neurons included), so
+        a batch's result does not depend on how it is split. None: a reset.
+        """
         self.rng = np.random.RandomState(self.seed)
         callbacks = self._runtime.callbacks
         draws = {}
         for op in self._step_order:
             if op in callbacks:
                 self._runtime.make_step_functions(
-                    op, self.dt, self.rng, self._item_rngs(op)
+                    op, self.dt, self.rng, self._item_rngs(op), first_item or 0
                 )
             else:
                 lowering = lowering_for(op)
                 if lowering is not None:
                     draws[op] = lowering.consume_rng(op, self.rng)
-        # Kernels whose numbers depend on the seed (noise) get their new states.
-        self._runtime.reseed(draws)
-        self.clear_probes()
-        self._read_clock()
+        self._runtime.reseed(draws, first_item)
 
     def _item_rngs(self, op):
         """Generators for minibatch items >= 1 of a fallback operator.
@@ -708,7 +716,12 @@ class Simulator:
             )
         return n_steps, bool(stateful)
 
-    def _predict_batches(self, batches: list[dict], n_steps: int, stateful: bool):
+    def _predict_batches(
+        self, batches: list[dict], n_steps: int, stateful: bool, first_item: int = 0
+    ):
+        """Run minibatches; without ``stateful``, item b of minibatch k gets the
+        random streams of item ``first_item + k * minibatch_size + b`` of the whole
+        batch, and the streams are rewound to item 0's afterwards."""
         runtime = self._runtime
         # the outputs, and their concatenation
         self._check_probe_memory(
@@ -723,6 +736,8 @@ class Simulator:
                     if not stateful:
                         runtime.restore_state(saved[0])
                         self._n_steps, self._time = saved[1:]
+                        self._reseed_streams(first_item)
+                        first_item += runtime.batch
                     samples, completed, error = runtime.run(n_steps, data)
                     if error is not None:
                         # as in run_steps: the clock shows the last step that finished
@@ -737,6 +752,7 @@ class Simulator:
             if not stateful:
                 runtime.restore_state(saved[0])
                 self._n_steps, self._time = saved[1:]
+                self._reseed_streams(0)
         return {probe: np.concatenate(chunks) for probe, chunks in outputs.items()}
 
     def trange(self, dt: float | None = None, sample_every: float | None = None):

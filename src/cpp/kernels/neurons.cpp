@@ -605,6 +605,14 @@ RandomSpikingKernel<T>::RandomSpikingKernel(const Params& p, const Shape& s, boo
 }
 
 template <typename T>
+void RandomSpikingKernel<T>::set_params(const Params& p) {
+  const size_t n_rng = rng_.size();
+  const auto& key = p.int_array("rng_key", n_rng * MT19937::kN);
+  const auto& pos = p.int_array("rng_pos", n_rng);
+  for (size_t k = 0; k < n_rng; ++k) rng_[k] = MT19937(key.data() + k * MT19937::kN, pos[k]);
+}
+
+template <typename T>
 std::string RandomSpikingKernel<T>::run_item(const Context<T>& ctx, size_t i) {
   const VecRef &j = j_[i], &o = out_[i];
   const bool negative = negative_[i] != 0;

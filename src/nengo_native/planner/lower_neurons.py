@@ -13,7 +13,9 @@ nengo, which never reseeds it, ``Simulator.reset`` does not rewind the stream.
 In a minibatch, item 0 draws exactly nengo's stream; item ``b >= 1`` has a stream of
 its own, ``np.random.RandomState(int(np.random.SeedSequence([s0, b]).generate_state(1)
 [0]))`` with ``s0 = int(rng.get_state()[1][0])`` (the first word of item 0's MT19937
-key when the model is planned).
+key when the model is planned). In ``predict`` item ``b`` of minibatch ``k`` restarts
+from the stream of item ``k * minibatch_size + b`` of the whole batch (``reseed`` with
+``first_item``), so a batch's result does not depend on how it is split.
 """
 
 from __future__ import annotations
@@ -144,13 +146,18 @@ def _mt19937_state(rng) -> tuple[np.ndarray, int] | None:
     return key, int(state["state"]["pos"])
 
 
-def _item_states(rng, batch: int) -> list[tuple[np.ndarray, int]]:
-    """MT19937 states of minibatch items 0..batch-1 for an op whose nengo generator
-    is ``rng`` (item 0 continues ``rng`` itself; see the module docstring)."""
-    states = [_mt19937_state(rng)]
-    s0 = int(states[0][0][0])
-    for b in range(1, batch):
-        seed = int(np.random.SeedSequence([s0, b]).generate_state(1)[0])
+def _item_states(rng, batch: int, first: int = 0) -> list[tuple[np.ndarray, int]]:
+    """MT19937 states of the items with indices first..first+batch-1 in the whole
+    batch for an op whose nengo generator is ``rng`` (item 0 continues ``rng``
+    itself; see the module docstring)."""
+    item0 = _mt19937_state(rng)
+    s0 = int(item0[0][0])
+    states = []
+    for i in range(first, first + batch):
+        if i == 0:
+            states.append(item0)
+            continue
+        seed = int(np.random.SeedSequence([s0, i]).generate_state(1)[0])
         states.append(_mt19937_state(np.random.RandomState(seed)))
     return states
 
@@ -263,6 +270,22 @@ class SimNeuronsLowering(Lowering):
                 [int(bool(op.neurons.negative)) for op in ops]
             )
         return params
+
+    def reseed(self, ops, draws, layout: Layout, first_item=None):
+        """On reset (``first_item`` None) the streams go on, as in nengo; for a
+        predict minibatch whose first item is ``first_item`` in the whole batch, each
+        item's stream restarts from the planned state for its index in the batch."""
+        if first_item is None or not neuron_model(ops[0]).rng:
+            return None
+        states = [
+            state
+            for op in ops
+            for state in _item_states(op.state_extra["rng"], layout.batch, first_item)
+        ]
+        return {
+            "rng_key": np.concatenate([key for key, _ in states]),
+            "rng_pos": np.array([pos for _, pos in states], dtype=np.int64),
+        }
 
     def lower_training(self, ops, layout, options):
         """The rate counterpart of a spiking type (see `_rate_counterpart`)."""

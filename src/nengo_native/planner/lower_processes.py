@@ -22,6 +22,9 @@ the process's generator is ``np.random.RandomState(s0)`` with ``s0`` the seed
 ``process.get_rng`` uses (``process.seed``, else one ``randint`` from the simulator's
 generator). Item ``b >= 1`` uses
 ``np.random.RandomState(int(np.random.SeedSequence([s0, b]).generate_state(1)[0]))``.
+Item ``b`` of minibatch ``k`` of a ``predict`` is item ``i = k * minibatch_size + b``
+of the whole batch and gets item ``i``'s streams (``reseed``'s ``first_item``), so a
+batch's result does not depend on how it is split.
 ``Simulator.reset(seed)`` replays the simulator's generator in nengo's step order;
 `SimProcessLowering.consume_rng` returns each op's ``s0`` and `reseed` turns them into
 the noise kernels' new generator states and WhiteSignal's new tables. Until the first
@@ -196,12 +199,14 @@ _PERIODIC, _PRESENT, _PIECEWISE_ZERO, _STEP_GRID = 0, 1, 2, 3
 _MAX_TABLE = 20_000_000
 
 
-def item_rngs(s0: int, batch: int) -> list[np.random.RandomState]:
-    """The generators of minibatch items 0..batch-1 for item 0's seed ``s0``."""
-    rngs = [np.random.RandomState(s0)]
-    for b in range(1, batch):
-        seed = int(np.random.SeedSequence([int(s0), b]).generate_state(1)[0])
-        rngs.append(np.random.RandomState(seed))
+def item_rngs(s0: int, batch: int, first: int = 0) -> list[np.random.RandomState]:
+    """The generators of the items with indices first..first+batch-1 in the whole
+    batch (a predict's minibatch k starts at ``first = k * minibatch_size``), for
+    item 0's seed ``s0``: item 0 is nengo's own stream, item i the one from (s0, i)."""
+    rngs = []
+    for i in range(first, first + batch):
+        seed = s0 if i == 0 else np.random.SeedSequence([int(s0), i]).generate_state(1)
+        rngs.append(np.random.RandomState(int(seed if i == 0 else seed[0])))
     return rngs
 
 
@@ -209,11 +214,11 @@ def _plan_seed(op: SimProcess) -> int:
     return 0 if op.process.seed is None else int(op.process.seed)
 
 
-def _rng_params(seeds: list[int], batch: int) -> dict[str, np.ndarray]:
+def _rng_params(seeds: list[int], batch: int, first: int = 0) -> dict[str, np.ndarray]:
     """Generator states of every (op, item), op-major, for the noise kernel."""
     keys, pos, has_gauss, gauss = [], [], [], []
     for s0 in seeds:
-        for rng in item_rngs(s0, batch):
+        for rng in item_rngs(s0, batch, first):
             _, key, p, has, cached = rng.get_state(legacy=True)
             keys.append(np.asarray(key, dtype=np.int64))
             pos.append(p)
@@ -351,12 +356,13 @@ def _lookup_ok(op: SimProcess, layout: Layout) -> bool:
     return _grid_rows(process, dt) * op.output.size <= _MAX_TABLE
 
 
-def _lookup_table(op: SimProcess, layout: Layout, s0: int):
+def _lookup_table(op: SimProcess, layout: Layout, s0: int, first: int = 0):
     """(mode, rows, table of shape (items, rows, size), constants) of a lookup op."""
     process, dt, size = op.process, layout.dt, op.output.size
     if type(process) is WhiteSignal:
         tables = [
-            _whitesignal_table(op, dt, rng) for rng in item_rngs(s0, layout.batch)
+            _whitesignal_table(op, dt, rng)
+            for rng in item_rngs(s0, layout.batch, first)
         ]
         return _PERIODIC, tables[0].shape[0], np.stack(tables), [dt]
     if type(process) is PresentInput:
@@ -496,11 +502,11 @@ class SimProcessLowering(Lowering):
         params.update(_rng_params(seeds, layout.batch))
         return params
 
-    def _lookup_tables(self, ops, layout: Layout, seeds) -> tuple[dict, list]:
+    def _lookup_tables(self, ops, layout: Layout, seeds, first=0) -> tuple[dict, list]:
         ptr, bstride, tables, meta = [], [], [], []
         size = 0
         for op, s0 in zip(ops, seeds):
-            mode, rows, table, aux = _lookup_table(op, layout, s0)
+            mode, rows, table, aux = _lookup_table(op, layout, s0, first)
             ptr.append(size)
             block = rows * op.output.size
             bstride.append(block if table.shape[0] > 1 else 0)
@@ -557,12 +563,15 @@ class SimProcessLowering(Lowering):
         # `process.get_rng`'s own expression, returning the seed instead.
         return rng.randint(maxint) if op.process.seed is None else op.process.seed
 
-    def reseed(self, ops: list[SimProcess], draws: list[Any], layout: Layout):
+    def reseed(
+        self, ops: list[SimProcess], draws: list[Any], layout: Layout, first_item=None
+    ):
         kind = self.group_key(ops[0], layout)
+        first = first_item or 0
         if kind == "process_noise":
-            return _rng_params([int(s) for s in draws], layout.batch)
+            return _rng_params([int(s) for s in draws], layout.batch, first)
         if kind == "process_lookup" and any(
             type(op.process) is WhiteSignal for op in ops
         ):
-            return self._lookup_tables(ops, layout, [int(s) for s in draws])[0]
+            return self._lookup_tables(ops, layout, [int(s) for s in draws], first)[0]
         return None
