@@ -161,6 +161,10 @@ class Runtime:
             op.make_step(signals, dt, rng if first_item + b == 0 else item_rngs(first_item + b))
             for b, signals in enumerate(self.item_signals)
         ]
+        if first_item > 0:
+            # Draw from the simulator's generator as item 0 would, so that the
+            # operators after this one get the seeds they get in nengo.
+            op.make_step(self.item_signals[0], dt, rng)
 
     def _item_functions(self, op):
         """One call per step that runs a node function item by item, as nengo's
