@@ -87,9 +87,10 @@ class _PredictWorker:
     def pid(self) -> int:
         return os.getpid()
 
-    def run(self, job_box: list, k: int) -> tuple[dict, float]:
-        """Minibatch ``k`` of the job; returns ``{probe index: array}`` and the
-        seconds spent in the simulator (building it included)."""
+    def run(self, job_box: list, k: int) -> tuple[dict, float, float]:
+        """Minibatch ``k`` of the job; returns ``{probe index: array}``, the seconds
+        spent running it and the seconds spent building the simulator (0 after the
+        first minibatch)."""
         from .inputs import check_data
         from .simulator import Simulator
 
@@ -102,12 +103,14 @@ class _PredictWorker:
             self._job = ray.get(job_ref)  # once per worker; arrays map the store
             self._key = job_ref.hex()
         net, data, minibatch_size, n_steps, kwargs = self._job
+        built = start
         if self._sim is None:
             self._sim = Simulator(
                 net, minibatch_size=minibatch_size, progress_bar=False, **kwargs
             )
             self._nodes = net.all_nodes
             self._probe_index = {p: i for i, p in enumerate(net.all_probes)}
+            built = time.perf_counter()
         sim = self._sim
         part = slice(k * minibatch_size, (k + 1) * minibatch_size)
         if isinstance(data, dict):
@@ -121,7 +124,7 @@ class _PredictWorker:
             [x], steps, stateful=False, first_item=k * minibatch_size
         )
         result = {self._probe_index[p]: value for p, value in out.items()}
-        return result, time.perf_counter() - start
+        return result, time.perf_counter() - built, built - start
 
 
 def _apply(fn: Callable, item: Any) -> Any:
@@ -299,7 +302,8 @@ class Cluster:
         workers = [actor_cls.remote() for _ in range(n_workers)]
         results: list = [None] * n_batches
         lost = [0] * n_batches
-        sim_time = 0.0
+        sim_time = build_time = driver_time = 0.0
+        first_result = None
         pending = deque(range(n_batches))
         free = deque(w for w in workers for _ in range(1 + _QUEUED_PER_WORKER))
         in_flight: dict = {}  # ref -> (worker, k)
@@ -308,15 +312,18 @@ class Cluster:
         try:
             with ProgressTracker(self.progress_bar, progress) as tracker:
                 done = 0
+                loop_start = time.perf_counter()
                 while done < n_batches:
                     while pending and free:
                         worker, k = free.popleft(), pending.popleft()
                         in_flight[worker.run.remote([job_ref], k)] = (worker, k)
                     if not in_flight and not starting:
                         raise RuntimeError("no worker is left to run the minibatches")
+                    driver_time += time.perf_counter()
                     ready, _ = ray.wait(
                         [*in_flight, *starting], num_returns=1, timeout=_POLL_S
                     )
+                    driver_time -= time.perf_counter()
                     for ref in ready:
                         if ref in starting:
                             worker = starting.pop(ref)
@@ -329,7 +336,7 @@ class Cluster:
                             continue
                         worker, k = in_flight.pop(ref)
                         try:
-                            out, seconds = ray.get(ref)
+                            out, seconds, build = ray.get(ref)
                         except RayTaskError as error:
                             cause, text = _remote_cause(error)
                             items = range(k * minibatch_size, (k + 1) * minibatch_size)
@@ -358,27 +365,37 @@ class Cluster:
                             continue
                         results[k] = out
                         sim_time += seconds
+                        build_time += build
+                        if first_result is None:
+                            first_result = time.perf_counter() - started
                         free.append(worker)
                         done += 1
                         tracker.total_progress.step()
+                driver_time += time.perf_counter() - loop_start
         finally:
             # Whatever happened (done, an error, Ctrl-C): stop every worker of this
             # call, so outstanding minibatches stop and the CPUs are free again.
             for worker in [*workers, *starting.values()]:
                 ray.kill(worker, no_restart=True)
-        wall = time.perf_counter() - started
-        self.stats = {
-            "wall_s": wall,
-            "minibatches": n_batches,
-            "workers": n_workers,
-            "simulator_s": sim_time,  # summed over workers, builds included
-            "lost": sum(lost),
-        }
-        return {
+        output = {
             probe: np.concatenate([r[i] for r in results])
             for i, probe in enumerate(probes)
             if i in results[0]
         }
+        wall = time.perf_counter() - started
+        # Timings of this call, summed over workers where it says so (bench/cluster.py)
+        self.stats = {
+            "wall_s": wall,
+            "minibatches": n_batches,
+            "workers": n_workers,
+            "simulator_s": sim_time,  # running minibatches, summed over workers
+            "build_s": build_time,  # building simulators, summed over workers
+            "first_result_s": first_result,  # from the call to the first minibatch
+            "setup_s": loop_start - started,  # shipping the job, creating workers
+            "driver_s": driver_time,  # the caller's work per minibatch (not waiting)
+            "lost": sum(lost),
+        }
+        return output
 
     # -- map ------------------------------------------------------------------------
 
