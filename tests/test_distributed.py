@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -141,13 +142,14 @@ def _private_net_prefix() -> list[str] | str:
 
 
 @pytest.fixture(scope="session")
-def cluster_results(tmp_path_factory):
+def cluster_results():
     """Runs tests/ray_cluster/cases.py once; ``{case: (outcome, message)}``."""
     pytest.importorskip("ray")
     prefix = _private_net_prefix()
     if isinstance(prefix, str):
         pytest.skip(prefix)
-    out = tmp_path_factory.mktemp("ray_cluster")
+    # not pytest's tmp_path: other pytest runs on the machine prune those folders
+    out = Path(tempfile.mkdtemp(prefix="nengo_native_ray_cluster_"))
     junit = out / "junit.xml"
     env = dict(os.environ, NENGO_NATIVE_PRIVATE_NET="1", RAY_USAGE_STATS_ENABLED="0")
     env.pop("RAY_ADDRESS", None)

@@ -102,12 +102,20 @@ class _PredictWorker:
             self._sim = None
             self._job = ray.get(job_ref)  # once per worker; arrays map the store
             self._key = job_ref.hex()
-        net, data, minibatch_size, n_steps, kwargs = self._job
+        model, data, minibatch_size, n_steps, kwargs = self._job
         built = start
         if self._sim is None:
+            # the caller's build, operator order included: unseeded processes draw
+            # their seeds in that order, so every worker must have the same
             self._sim = Simulator(
-                net, minibatch_size=minibatch_size, progress_bar=False, **kwargs
+                None,
+                model=model,
+                optimize=False,
+                minibatch_size=minibatch_size,
+                progress_bar=False,
+                **kwargs,
             )
+            net = model.toplevel
             self._nodes = net.all_nodes
             self._probe_index = {p: i for i, p in enumerate(net.all_probes)}
             built = time.perf_counter()
@@ -125,6 +133,28 @@ class _PredictWorker:
         )
         result = {self._probe_index[p]: value for p, value in out.items()}
         return result, time.perf_counter() - built, built - start
+
+
+def _build(net, dt: float, optimize: bool):
+    """nengo's build of ``net`` (and its operator merging), as the simulator does.
+
+    It runs once, here: nengo's optimizer merges operators in an order that can
+    change from one process to another, and unseeded processes draw their seeds in
+    operator order, so workers building for themselves could disagree.
+    """
+    import nengo
+    from nengo.builder.optimizer import optimize as merge
+    from nengo.cache import NoDecoderCache, get_default_decoder_cache
+    from nengo.utils.simulator import operator_dependency_graph
+
+    model = nengo.builder.Model(
+        dt=float(dt), label=f"{net}, dt={float(dt):f}", decoder_cache=get_default_decoder_cache()
+    )
+    model.build(net)
+    if optimize:
+        merge(model, operator_dependency_graph(model.operators))
+    model.decoder_cache = NoDecoderCache()  # a file cache: not for other machines
+    return model
 
 
 def _apply(fn: Callable, item: Any) -> Any:
@@ -296,7 +326,9 @@ class Cluster:
         probes = net.all_probes
 
         started = time.perf_counter()
-        job_ref = ray.put((net, data, minibatch_size, n_steps, kwargs))
+        model = _build(net, kwargs.pop("dt", 0.001), kwargs.pop("optimize", True))
+        build_s = time.perf_counter() - started
+        job_ref = ray.put((model, data, minibatch_size, n_steps, kwargs))
         n_workers = min(self.num_workers, n_batches)
         actor_cls = ray.remote(num_cpus=1, max_restarts=0)(_PredictWorker)
         workers = [actor_cls.remote() for _ in range(n_workers)]
@@ -391,7 +423,8 @@ class Cluster:
             "simulator_s": sim_time,  # running minibatches, summed over workers
             "build_s": build_time,  # building simulators, summed over workers
             "first_result_s": first_result,  # from the call to the first minibatch
-            "setup_s": loop_start - started,  # shipping the job, creating workers
+            "model_build_s": build_s,  # nengo's builder, here, once
+            "setup_s": loop_start - started,  # the build, shipping the job, workers
             "driver_s": driver_time,  # the caller's work per minibatch (not waiting)
             "lost": sum(lost),
         }
@@ -446,3 +479,53 @@ class Cluster:
 def _short(item: Any, limit: int = 200) -> str:
     text = repr(item)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _demo(argv: list[str] | None = None) -> None:
+    """``python -m nengo_native.distributed``: a batch of noisy trials on a local Ray,
+    checked against the same batch in-process."""
+    import argparse
+
+    import nengo
+
+    from .simulator import Simulator
+
+    parser = argparse.ArgumentParser(description=_demo.__doc__.splitlines()[0])
+    parser.add_argument("--address", default=None, help="join this Ray cluster")
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--batch", type=int, default=256)
+    args = parser.parse_args(argv)
+
+    with nengo.Network(seed=0) as net:
+        stim = nengo.Node(np.zeros(8))
+        ens = nengo.networks.EnsembleArray(50, n_ensembles=8)
+        for e in ens.ensembles:  # unseeded: each gets its seed from the simulator's
+            e.noise = nengo.processes.WhiteNoise(nengo.dists.Gaussian(0, 0.1))
+        nengo.Connection(stim, ens.input, synapse=None)
+        nengo.Connection(ens.output, ens.input, synapse=0.1)
+        probe = nengo.Probe(ens.output, synapse=0.01)
+    steps = 500
+    t = 0.001 * np.arange(1, steps + 1)
+    x = np.sin(2 * np.pi * t)[None, :, None] * np.linspace(0, 1, args.batch)[:, None, None]
+    x = np.repeat(x, 8, axis=2)
+
+    start = time.perf_counter()
+    with Cluster(args.address, args.workers) as cluster:
+        print(f"Ray: {cluster.num_workers} workers ({time.perf_counter() - start:.1f} s)")
+        start = time.perf_counter()
+        # optimize=False: nengo's optimizer may merge operators in another order in
+        # another build, and the unseeded noise would then draw other seeds than in
+        # the in-process run below
+        out = cluster.predict(net, {stim: x}, minibatch_size=32, seed=1, optimize=False)
+        wall = time.perf_counter() - start
+    print(f"cluster.predict: {args.batch} trials x {steps} steps in {wall:.2f} s")
+    with Simulator(net, minibatch_size=16, seed=1, optimize=False, progress_bar=False) as sim:
+        local = sim.predict({stim: x})
+    same = np.array_equal(out[probe], local[probe])
+    print(f"output {out[probe].shape}; equal to in-process predict, minibatch 16: {same}")
+
+if __name__ == "__main__":
+    # run through the importable module, so the workers find its classes
+    from nengo_native import distributed
+
+    distributed._demo()
