@@ -9,8 +9,9 @@ with Cluster() as cluster:                   # a local Ray; Cluster("auto") join
 ```
 
 - ``predict`` splits the batch into minibatches. Each worker is a Ray actor that
-  builds the simulator once and runs many minibatches; the network and the data are
-  put in the object store once and reach each node once. Item ``i`` of the batch gets
+  builds the simulator once and runs many minibatches; nengo's build of the network
+  runs once in the caller, and the built model and the data are put in the object
+  store once and reach each node once. Item ``i`` of the batch gets
   the random streams of item ``i`` of the whole batch (the simulator's seed and
   ``i``), as in a local ``Simulator.predict``, so the result does not depend on the
   minibatch size, the number of workers or the order in which minibatches finish.
@@ -263,7 +264,9 @@ class Cluster:
         Parameters
         ----------
         net : nengo.Network
-            The model; it travels to each worker once (with cloudpickle).
+            The model. nengo builds it once, here (``dt``, ``optimize`` taken from
+            ``simulator_kwargs``); the built model and the data reach each node once
+            through the object store (with cloudpickle).
         data : dict or array, optional
             ``{node: array (batch, n_steps, node.size_out)}``, or one array for a
             model with one input node; ``batch`` a multiple of ``minibatch_size``.
