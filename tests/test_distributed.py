@@ -26,7 +26,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*have no native kernel")
 HERE = Path(__file__).parent
 CASES_FILE = HERE / "ray_cluster" / "cases.py"
 sys.path.insert(0, str(HERE / "ray_cluster"))
-from model import make_data, make_model  # noqa: E402
+from split_model import make_data, make_model  # noqa: E402
 
 # The cases of tests/ray_cluster/cases.py, as pytest names them.
 CLUSTER_CASES = [
@@ -71,6 +71,38 @@ def test_predict_independent_of_minibatch_size(alone, minibatch_size):
         out = sim.predict({stim: x})
     for probe in probes:
         np.testing.assert_array_equal(out[probe], ref[probe], err_msg=str(probe))
+
+
+@pytest.mark.xfail(
+    reason="pre-existing, not from the seeding: with PES on a decoded connection whose "
+    "error comes from an ensemble, a minibatch item differs from the item run alone "
+    "by ~3e-17 in some processes and not in others (exact mode; looks like a "
+    "memory-alignment-dependent path in a batched kernel)",
+    strict=False,
+)
+def test_predict_independent_of_minibatch_size_pes_decoded():
+    import nengo
+
+    with nengo.Network(seed=3) as net:
+        stim = nengo.Node(np.zeros(2))
+        pre = nengo.Ensemble(40, 2)
+        post = nengo.Ensemble(30, 2)
+        nengo.Connection(stim, pre)
+        learned = nengo.Connection(pre, post, learning_rule_type=nengo.PES(1e-3))
+        error = nengo.Ensemble(30, 2)
+        nengo.Connection(post, error)
+        nengo.Connection(stim, error, transform=-1)
+        nengo.Connection(error, learned.learning_rule)
+        probe = nengo.Probe(post, synapse=0.01)
+    x = make_data(batch=8)
+    outs = {}
+    for minibatch_size in (1, 2, 4):
+        with nengo_native.Simulator(
+            net, seed=5, minibatch_size=minibatch_size, progress_bar=False
+        ) as sim:
+            outs[minibatch_size] = sim.predict({stim: x})[probe]
+    np.testing.assert_array_equal(outs[2], outs[1])
+    np.testing.assert_array_equal(outs[4], outs[1])
 
 
 def test_predict_items_differ_and_repeat(alone):
@@ -151,14 +183,19 @@ def cluster_results():
     # not pytest's tmp_path: other pytest runs on the machine prune those folders
     out = Path(tempfile.mkdtemp(prefix="nengo_native_ray_cluster_"))
     junit = out / "junit.xml"
-    env = dict(os.environ, NENGO_NATIVE_PRIVATE_NET="1", RAY_USAGE_STATS_ENABLED="0")
+    env = dict(
+        os.environ,
+        NENGO_NATIVE_PRIVATE_NET="1",
+        RAY_USAGE_STATS_ENABLED="0",
+        PYTHONUNBUFFERED="1",
+    )
     env.pop("RAY_ADDRESS", None)
     command = [
         *prefix,
         sys.executable,
         "-m",
         "pytest",
-        "-q",
+        "-v",
         "-p",
         "no:cacheprovider",
         f"--junitxml={junit}",
@@ -175,7 +212,7 @@ def cluster_results():
             timeout=TIMEOUT_S,
             stdin=subprocess.DEVNULL,
         )
-        log = proc.stdout + proc.stderr
+        log = f"exit status {proc.returncode}\n{proc.stdout}{proc.stderr}"
     except subprocess.TimeoutExpired as e:
         log = f"timed out after {TIMEOUT_S} s\n{e.stdout or ''}{e.stderr or ''}"
     (out / "log.txt").write_text(log)

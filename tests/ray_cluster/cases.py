@@ -24,11 +24,11 @@ import nengo_native  # noqa: E402
 from nengo_native.distributed import Cluster, WorkError  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
-import model  # noqa: E402
-from model import make_data, make_model  # noqa: E402
+import split_model  # noqa: E402
+from split_model import make_data, make_model  # noqa: E402
 
 # The workers cannot import this folder's modules: ship what they define by value.
-ray.cloudpickle.register_pickle_by_value(model)
+ray.cloudpickle.register_pickle_by_value(split_model)
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*have no native kernel")
