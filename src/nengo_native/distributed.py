@@ -440,8 +440,9 @@ class Cluster:
 
         ``fn`` travels to the cluster once; each item with its task. A task whose
         worker or node dies is retried by Ray (up to ``max_retries`` times). An
-        exception in ``fn`` is raised here as a `WorkError` naming the item, after
-        the other tasks are cancelled.
+        exception in ``fn`` is raised here as a `WorkError` naming the item (the
+        other tasks run to their end and their results are dropped); Ctrl-C cancels
+        the tasks that have not finished.
         """
         self._require()
         items = list(items)
@@ -470,12 +471,19 @@ class Cluster:
                             ) from cause
                         remaining.discard(ref)
                         tracker.total_progress.step()
-        finally:
-            for ref in remaining:
-                try:
-                    ray.cancel(ref, force=True)
-                except Exception:  # noqa: BLE001 - already finished or gone
-                    pass
+        except KeyboardInterrupt:
+            # Cancel what has not finished. Only on Ctrl-C: Ray can crash the caller
+            # when a cancel races with a task finishing (ray-project/ray#54846,
+            # fixed by #54798), so after an error in fn the other tasks are left
+            # to finish (their results are dropped) rather than cancelled.
+            if remaining:
+                _, running = ray.wait(list(remaining), num_returns=len(remaining), timeout=0)
+                for ref in running:
+                    try:
+                        ray.cancel(ref, force=True)
+                    except Exception:  # noqa: BLE001 - finished or gone meanwhile
+                        pass
+            raise
         return results
 
 
