@@ -1,4 +1,6 @@
-"""A batch on a Ray cluster against the same batch in-process: ``python -m bench.cluster``.
+"""A batch on a Ray cluster against the same batch in-process.
+
+``python -m bench.cluster``.
 
 A 4 096-item batch of the integrator (medium: 128 dimensions x 64 LIF neurons) runs
 through `nengo_native.distributed.Cluster.predict` with 2 workers (one thread each)
@@ -63,7 +65,8 @@ def model_throughput(workers, batch, n_steps, minibatch, fit) -> np.ndarray:
     m = batch // minibatch
     total = (
         fit["start_s"]
-        + np.ceil(m / workers) * (fit["sim_per_minibatch_s"] + fit["outside_per_minibatch_s"])
+        + np.ceil(m / workers)
+        * (fit["sim_per_minibatch_s"] + fit["outside_per_minibatch_s"])
         + m * fit["driver_per_minibatch_s"]
     )
     return batch * n_steps / total
@@ -81,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-netns", action="store_true")
     parser.add_argument("--out", default=os.path.join(REPO_ROOT, "bench", "results"))
     parser.add_argument(
-        "--figure", default=os.path.join(REPO_ROOT, "docs", "images", "cluster-throughput.png")
+        "--figure",
+        default=os.path.join(REPO_ROOT, "docs", "images", "cluster-throughput.png"),
     )
     args = parser.parse_args(argv)
     if not args.no_netns and os.environ.get("NENGO_NATIVE_PRIVATE_NET") != "1":
@@ -183,7 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     print("model, sample-steps/s against workers (one core each):")
     for batch, r in rates.items():
-        print(f"  batch {batch}: " + ", ".join(f"{n}: {v:,.0f}" for n, v in zip(workers, r)))
+        print(
+            f"  batch {batch}: "
+            + ", ".join(f"{n}: {v:,.0f}" for n, v in zip(workers, r))
+        )
 
     result = {
         "machine": {"cores": os.cpu_count(), "processor": platform.processor()},

@@ -29,7 +29,8 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from typing import Any, Callable, Iterable
+from collections.abc import Iterable
+from typing import Any, Callable
 
 try:
     import ray
@@ -149,7 +150,9 @@ def _build(net, dt: float, optimize: bool):
     from nengo.utils.simulator import operator_dependency_graph
 
     model = nengo.builder.Model(
-        dt=float(dt), label=f"{net}, dt={float(dt):f}", decoder_cache=get_default_decoder_cache()
+        dt=float(dt),
+        label=f"{net}, dt={float(dt):f}",
+        decoder_cache=get_default_decoder_cache(),
     )
     model.build(net)
     if optimize:
@@ -290,9 +293,13 @@ class Cluster:
         self._require()
         minibatch_size = int(minibatch_size)
         if minibatch_size < 1:
-            raise ValueError(f"minibatch_size must be at least 1 (got {minibatch_size})")
+            raise ValueError(
+                f"minibatch_size must be at least 1 (got {minibatch_size})"
+            )
         if "minibatch_size" in simulator_kwargs or "progress_bar" in simulator_kwargs:
-            raise TypeError("minibatch_size is a keyword of predict; progress_bar of Cluster")
+            raise TypeError(
+                "minibatch_size is a keyword of predict; progress_bar of Cluster"
+            )
         kwargs = dict(simulator_kwargs)
         if kwargs.get("seed") is None:
             kwargs["seed"] = (
@@ -305,7 +312,9 @@ class Cluster:
             nodes = {node: i for i, node in enumerate(net.all_nodes)}
             missing = [node for node in data if node not in nodes]
             if missing:
-                raise ValueError(f"data for nodes that are not in the network: {missing}")
+                raise ValueError(
+                    f"data for nodes that are not in the network: {missing}"
+                )
             data = {nodes[node]: np.asarray(value) for node, value in data.items()}
             sizes = {len(v) for v in data.values()}
         elif data is not None:
@@ -318,7 +327,9 @@ class Cluster:
                 raise ValueError("give data, or batch_size and n_steps")
             sizes = {int(batch_size)}
         if len(sizes) > 1:
-            raise ValueError(f"all inputs must have the same batch size (got {sorted(sizes)})")
+            raise ValueError(
+                f"all inputs must have the same batch size (got {sorted(sizes)})"
+            )
         (batch,) = sizes
         if batch == 0 or batch % minibatch_size:
             raise ValueError(
@@ -477,7 +488,9 @@ class Cluster:
             # fixed by #54798), so after an error in fn the other tasks are left
             # to finish (their results are dropped) rather than cancelled.
             if remaining:
-                _, running = ray.wait(list(remaining), num_returns=len(remaining), timeout=0)
+                _, running = ray.wait(
+                    list(remaining), num_returns=len(remaining), timeout=0
+                )
                 for ref in running:
                     try:
                         ray.cancel(ref, force=True)
@@ -517,12 +530,17 @@ def _demo(argv: list[str] | None = None) -> None:
         probe = nengo.Probe(ens.output, synapse=0.01)
     steps = 500
     t = 0.001 * np.arange(1, steps + 1)
-    x = np.sin(2 * np.pi * t)[None, :, None] * np.linspace(0, 1, args.batch)[:, None, None]
+    x = (
+        np.sin(2 * np.pi * t)[None, :, None]
+        * np.linspace(0, 1, args.batch)[:, None, None]
+    )
     x = np.repeat(x, 8, axis=2)
 
     start = time.perf_counter()
     with Cluster(args.address, args.workers) as cluster:
-        print(f"Ray: {cluster.num_workers} workers ({time.perf_counter() - start:.1f} s)")
+        print(
+            f"Ray: {cluster.num_workers} workers ({time.perf_counter() - start:.1f} s)"
+        )
         start = time.perf_counter()
         # optimize=False: nengo's optimizer may merge operators in another order in
         # another build, and the unseeded noise would then draw other seeds than in
@@ -530,10 +548,15 @@ def _demo(argv: list[str] | None = None) -> None:
         out = cluster.predict(net, {stim: x}, minibatch_size=32, seed=1, optimize=False)
         wall = time.perf_counter() - start
     print(f"cluster.predict: {args.batch} trials x {steps} steps in {wall:.2f} s")
-    with Simulator(net, minibatch_size=16, seed=1, optimize=False, progress_bar=False) as sim:
+    with Simulator(
+        net, minibatch_size=16, seed=1, optimize=False, progress_bar=False
+    ) as sim:
         local = sim.predict({stim: x})
     same = np.array_equal(out[probe], local[probe])
-    print(f"output {out[probe].shape}; equal to in-process predict, minibatch 16: {same}")
+    print(
+        f"output {out[probe].shape}; equal to in-process predict, minibatch 16: {same}"
+    )
+
 
 if __name__ == "__main__":
     # run through the importable module, so the workers find its classes

@@ -158,8 +158,8 @@ class Runtime:
             self.callbacks[op].fns = [self._item_functions(op)]
             return
         self.callbacks[op].fns = [
-            op.make_step(signals, dt, rng if first_item + b == 0 else item_rngs(first_item + b))
-            for b, signals in enumerate(self.item_signals)
+            op.make_step(signals, dt, rng if i == 0 else item_rngs(i))
+            for i, signals in enumerate(self.item_signals, start=first_item)
         ]
         if first_item > 0:
             # Draw from the simulator's generator as item 0 would, so that the

@@ -62,9 +62,10 @@ class Lowering:
         Called on every ``Simulator.reset`` with, for each op, what `consume_rng`
         returned for it (``first_item`` None), and before each minibatch of a
         ``predict`` with ``first_item``, the index in the whole batch of the
-        minibatch's item 0: item b then gets the streams of item first_item + b. A kernel whose numbers depend on the simulator's seed
-        returns the parameters that change with it (they go to the kernel's
-        ``set_params`` and become its reset state); others return None.
+        minibatch's item 0: item b then gets the streams of item first_item + b.
+        A kernel whose numbers depend on the simulator's seed returns the
+        parameters that change with it (they go to the kernel's ``set_params``
+        and become its reset state); others return None.
         """
         return None
 
