@@ -224,12 +224,16 @@ def test_reseeded_parameters_are_declared_state(programs):
     for key, step in kernel_steps(programs):
         if step.reseed is None:
             continue
-        params = step.reseed([draws.get(op) for op in step.ops])
-        if params is None:
-            continue
-        reseeded.add(step.kind)
-        state = SCHEMAS[step.kind]["state"]
-        errors += [f"{key}: {e}" for e in schema_errors(step.kind, params, state)]
+        # on a reset, and for a predict minibatch that starts at item 1
+        for first_item in (None, 1):
+            params = step.reseed(
+                [draws.get(op) for op in step.ops], first_item=first_item
+            )
+            if params is None:
+                continue
+            reseeded.add(step.kind)
+            state = SCHEMAS[step.kind]["state"]
+            errors += [f"{key}: {e}" for e in schema_errors(step.kind, params, state)]
     assert not errors, "\n".join(errors)
     stateful = {kind for kind, schema in SCHEMAS.items() if schema["state"]}
     assert reseeded == stateful

@@ -83,6 +83,7 @@ class Engine:
         self.input_nodes = list(self.runtime.feeds)
         self.n_steps = 0
         self.time = 0.0
+        self.seed: int | None = None  # the simulator's, set by `reset`
         self.records = {
             plan_probe.probe: ProbeRecord(has_minibatch_axis)
             for plan_probe in program.probes
@@ -94,12 +95,21 @@ class Engine:
 
     # -- state and clock ------------------------------------------------------------
 
-    def reset(self, rng: np.random.RandomState) -> None:
+    def reset(self, seed: int) -> np.random.RandomState:
         """Back to the initial state (trained parameters included), with the random
-        draws that the simulator's new generator ``rng`` gives in nengo."""
+        draws of the simulator seed ``seed``; returns the simulator's generator after
+        them, as `nengo.Simulator.reset` leaves it."""
+        self.seed = seed
         self.runtime.reset_memory()
-        self.runtime.reseed(rng, self.dt)
+        rng = self.reseed()
         self.read_clock()
+        return rng
+
+    def reseed(self, first_item: int | None = None) -> np.random.RandomState:
+        """Replay the seed's random draws (see `Runtime.reseed` for ``first_item``)."""
+        rng = np.random.RandomState(self.seed)
+        self.runtime.reseed(rng, self.dt, first_item)
+        return rng
 
     def read_clock(self) -> None:
         signals = self.runtime.signals
@@ -198,14 +208,22 @@ class Engine:
         check_memory(need, self.minibatch_size, f"probe data for {n_steps} steps", attr)
 
     def predict(
-        self, batches: list[dict], n_steps: int, stateful: bool, progress_bar
+        self,
+        batches: list[dict],
+        n_steps: int,
+        stateful: bool,
+        progress_bar,
+        first_item: int = 0,
     ) -> dict:
         """Run minibatches of checked data one after another; return
         ``{probe: (items, samples, *shape)}`` over all of them.
 
         ``stateful``: each minibatch continues from the state the previous one left
         (and the engine keeps the final state); otherwise every minibatch starts from
-        the current state, which is restored at the end.
+        the current state, which is restored at the end, and item ``b`` of minibatch
+        ``k`` gets the random streams of item ``first_item + k * minibatch_size + b``
+        of the whole batch (the streams are rewound to the start afterwards): a
+        batch's result does not depend on how it is split.
         """
         self.check_probe_memory(
             n_steps, len(batches) * self.minibatch_size, copies=2, attr="n_steps"
@@ -219,6 +237,8 @@ class Engine:
                 for data in batches:
                     if not stateful:
                         self.restore(saved)
+                        self.reseed(first_item)
+                        first_item += self.minibatch_size
                     samples = self.run(n_steps, data, float_errors=False)
                     for plan_probe, chunk in zip(probes, samples):
                         outputs[plan_probe.probe].append(np.moveaxis(chunk, 1, 0))
@@ -226,6 +246,7 @@ class Engine:
         finally:
             if not stateful:
                 self.restore(saved)
+                self.reseed(0)
         return {probe: np.concatenate(chunks) for probe, chunks in outputs.items()}
 
     # -- parameters -----------------------------------------------------------------

@@ -146,9 +146,12 @@ class Runtime:
         if sync:
             self.program.layout.sync_ints(self.signals, self.int_arena, to_core=False)
 
-    def make_step_functions(self, op, dt: float, rng, item_rngs) -> None:
-        """Recreate ``op``'s step functions: ``rng`` for item 0 (nengo's own draws),
-        ``item_rngs(b)`` for the other items (see `nengo_native.seeds`)."""
+    def make_step_functions(
+        self, op, dt: float, rng, item_rngs, first_item: int = 0
+    ) -> None:
+        """Recreate ``op``'s step functions: item ``b`` is item ``i = first_item + b``
+        of the whole batch and gets ``rng`` for ``i == 0`` (nengo's own draws),
+        ``item_rngs(i)`` otherwise (see `nengo_native.seeds`)."""
         step = self._steps[op]
         if step.batched:
             self.callbacks[op].fns = [self._batched_function(op)]
@@ -157,9 +160,13 @@ class Runtime:
             self.callbacks[op].fns = [self._item_functions(op)]
             return
         self.callbacks[op].fns = [
-            op.make_step(signals, dt, rng if b == 0 else item_rngs(b))
-            for b, signals in enumerate(self.item_signals)
+            op.make_step(signals, dt, rng if i == 0 else item_rngs(i))
+            for i, signals in enumerate(self.item_signals, start=first_item)
         ]
+        if first_item > 0:
+            # Draw from the simulator's generator as item 0 would, so that the
+            # operators after this one get the seeds they get in nengo.
+            op.make_step(self.item_signals[0], dt, rng)
 
     def _item_functions(self, op):
         """One call per step that runs a node function item by item, as nengo's
@@ -297,22 +304,36 @@ class Runtime:
             return layout.start(sig) + np.arange(layout.sparse[sig.base].nnz)
         return layout.elem_offsets(sig)
 
-    def reseed(self, rng: np.random.RandomState, dt: float) -> None:
+    def reseed(
+        self, rng: np.random.RandomState, dt: float, first_item: int | None = None
+    ) -> None:
         """Recreate the step functions and the seed-dependent kernel parameters,
         drawing from the simulator's new generator ``rng`` in nengo's step order
-        exactly as ``nengo.Simulator.reset`` does (see `Program.rng_uses`)."""
+        exactly as ``nengo.Simulator.reset`` does (see `Program.rng_uses`).
+
+        ``first_item``: for a minibatch of a ``predict``, the index of its item 0 in
+        the whole batch; item ``b`` then gets the random streams of item
+        ``first_item + b`` (stochastic neurons' too), so that a batch's result does
+        not depend on how it is split. None on a reset.
+        """
         draws = {}
         for use in self.program.rng_uses:
             if use.draw is None:
                 s0 = peek_process_seed(getattr(use.op, "process", None), rng)
                 self.make_step_functions(
-                    use.op, dt, rng, lambda item, s0=s0: item_rng(s0, item)
+                    use.op,
+                    dt,
+                    rng,
+                    lambda item, s0=s0: item_rng(s0, item),
+                    first_item or 0,
                 )
             else:
                 draws[use.op] = use.draw(rng)
         for index, step in enumerate(self.program.steps):
             if isinstance(step, KernelStep) and step.reseed is not None:
-                params = step.reseed([draws.get(op) for op in step.ops])
+                params = step.reseed(
+                    [draws.get(op) for op in step.ops], first_item=first_item
+                )
                 if params is not None:
                     self.executor.set_kernel_params(index, params)
 

@@ -312,8 +312,7 @@ class Simulator:
             else {}
         )
         # A new generator, drawn from in nengo's step order as nengo's reset does.
-        self.rng = np.random.RandomState(self.seed)
-        self._engine.reset(self.rng)
+        self.rng = self._engine.reset(self.seed)
         for key, value in kept.items():
             trainer.set(key, value)
         self.clear_probes()
@@ -403,7 +402,12 @@ class Simulator:
     # -- batched prediction (NengoDL's names and meanings) --------------------------
 
     def predict_on_batch(
-        self, x=None, n_steps: int | None = None, stateful: bool = False
+        self,
+        x=None,
+        n_steps: int | None = None,
+        stateful: bool = False,
+        *,
+        first_item: int = 0,
     ) -> dict:
         """Run one minibatch of input data and return every probe's output.
 
@@ -417,6 +421,11 @@ class Simulator:
         stateful : bool, optional
             If True the simulator's state (and clock) moves on by this run; if False
             it is left as it was.
+        first_item : int, optional
+            Without ``stateful``: the index of ``x``'s first item in a larger batch
+            that is run in parts. Item ``b`` gets the random streams of item
+            ``first_item + b`` of that batch, so the parts give what the whole batch
+            gives (item 0 draws ``nengo.Simulator``'s own numbers).
 
         Returns
         -------
@@ -430,10 +439,21 @@ class Simulator:
         )
         if n_steps is None:
             raise ValidationError("give input data or n_steps", attr="n_steps")
-        return engine.predict([data], n_steps, stateful, self.progress_bar)
+        return engine.predict(
+            [data],
+            n_steps,
+            stateful,
+            self.progress_bar,
+            check_steps(first_item, "first_item"),
+        )
 
     def predict(
-        self, x=None, n_steps: int | None = None, stateful: bool = False
+        self,
+        x=None,
+        n_steps: int | None = None,
+        stateful: bool = False,
+        *,
+        first_item: int = 0,
     ) -> dict:
         """Run input data of any batch size through the model, a minibatch at a time.
 
@@ -448,7 +468,14 @@ class Simulator:
         stateful : bool, optional
             If True each minibatch continues from the state the previous one left
             and the simulator keeps the final state; if False every minibatch
-            starts from the current state and the simulator is left unchanged.
+            starts from the current state and the simulator is left unchanged, and
+            item ``i`` gets the random streams of item ``i`` of the whole batch
+            (the same whatever ``minibatch_size``).
+        first_item : int, optional
+            Without ``stateful``: the index of ``x``'s first item in a larger batch
+            that is run in parts. Item ``b`` gets the random streams of item
+            ``first_item + b`` of that batch, so the parts give what the whole batch
+            gives (item 0 draws ``nengo.Simulator``'s own numbers).
 
         Returns
         -------
@@ -461,7 +488,7 @@ class Simulator:
         if x is None:
             if n_steps is None:
                 raise ValidationError("give input data or n_steps", attr="n_steps")
-            return self.predict_on_batch(None, n_steps, stateful)
+            return self.predict_on_batch(None, n_steps, stateful, first_item=first_item)
         engine = self._engine
         data, n_steps = check_batch_data(x, engine.input_nodes, n_steps, self.dtype)
         return engine.predict(
@@ -469,6 +496,7 @@ class Simulator:
             n_steps,
             stateful,
             self.progress_bar,
+            check_steps(first_item, "first_item"),
         )
 
     def _check_predict_args(self, n_steps, stateful) -> tuple[int | None, bool]:

@@ -4,7 +4,6 @@ size."""
 from __future__ import annotations
 
 import nengo
-import numpy as np
 
 from nengo_native.engine import Engine
 from nengo_native.planner import plan_model
@@ -20,7 +19,7 @@ def run_batched(
     """
     program = plan_model(net, dt=dt, minibatch_size=minibatch_size, optimize=False)
     engine = Engine(program, has_minibatch_axis=True)
-    engine.reset(np.random.RandomState(seed))
+    engine.reset(seed)
     samples = engine.run(n_steps, {})
     data = {p.probe: s for p, s in zip(program.probes, samples)}
     return data, program.fallback_ops

@@ -51,6 +51,8 @@ class RandomSpikingKernel : public Kernel<T> {
  public:
   RandomSpikingKernel(const Params& p, const Shape& s, bool poisson);
   void forward(const Context<T>& ctx) override;
+  // New generator states (rng_key, rng_pos), e.g. for the items of a predict minibatch.
+  void set_params(const Params& p) override;
 
  private:
   // Returns an error message, empty on success.

@@ -39,6 +39,14 @@ RandomSpikingKernel<T>::RandomSpikingKernel(const Params& p, const Shape& s, boo
 }
 
 template <typename T>
+void RandomSpikingKernel<T>::set_params(const Params& p) {
+  const size_t n_rng = rng_.size();
+  const auto& key = p.int_array("rng_key", n_rng * MT19937::kN);
+  const auto& pos = p.int_array("rng_pos", n_rng);
+  for (size_t k = 0; k < n_rng; ++k) rng_[k] = MT19937(key.data() + k * MT19937::kN, pos[k]);
+}
+
+template <typename T>
 std::string RandomSpikingKernel<T>::run_item(const Context<T>& ctx, size_t i) {
   const VecRef &j = j_[i], &o = out_[i];
   const bool negative = negative_[i] != 0;
@@ -98,20 +106,23 @@ void RandomSpikingKernel<T>::forward(const Context<T>& ctx) {
 }
 
 // The flag is `poisson`: PoissonSpiking draws spike counts, StochasticSpiking a coin per neuron.
-// The generator states are the op's RandomState, copied once: nengo never reseeds it.
+// The generator states are the op's RandomState, copied once: nengo never reseeds it on
+// reset. A predict minibatch gives its items their streams in the whole batch (state).
 REGISTER_KERNEL_WITH("neurons_stochastic_spiking", RandomSpikingKernel,
                      KernelSchema()
                          .vecs({"J", "output"})
                          .reals({"amplitude"})
                          .ints({"negative", "rng_key", "rng_pos"})
-                         .chains(),
+                         .chains()
+                         .state({"rng_key", "rng_pos"}),
                      bool, false);
 REGISTER_KERNEL_WITH("neurons_poisson_spiking", RandomSpikingKernel,
                      KernelSchema()
                          .vecs({"J", "output"})
                          .reals({"amplitude"})
                          .ints({"negative", "rng_key", "rng_pos"})
-                         .chains(),
+                         .chains()
+                         .state({"rng_key", "rng_pos"}),
                      bool, true);
 
 }  // namespace nengo_native

@@ -12,7 +12,10 @@ nengo, which never reseeds it, ``Simulator.reset`` does not rewind the stream.
 
 In a minibatch, item 0 draws exactly nengo's stream; item ``b >= 1`` has a stream of
 its own, ``nengo_native.seeds.item_rng(s0, b)`` with ``s0 = int(rng.get_state()[1][0])``
-(the first word of item 0's MT19937 key when the model is planned).
+(the first word of item 0's MT19937 key when the model is planned). In ``predict``,
+item ``b`` of a minibatch restarts from the stream of item ``first_item + b`` of the
+whole batch (`SimNeuronsLowering.reseed`), so a batch's result does not depend on how
+it is split.
 """
 
 from __future__ import annotations
@@ -143,14 +146,18 @@ def _mt19937_state(rng) -> tuple[np.ndarray, int] | None:
     return key, int(state["state"]["pos"])
 
 
-def _item_states(rng, minibatch_size: int) -> list[tuple[np.ndarray, int]]:
-    """MT19937 states of every minibatch item for an op whose nengo generator is
-    ``rng`` (item 0 continues ``rng`` itself; see the module docstring)."""
-    states = [_mt19937_state(rng)]
-    s0 = int(states[0][0][0])
-    for b in range(1, minibatch_size):
-        states.append(_mt19937_state(item_rng(s0, b)))
-    return states
+def _item_states(
+    rng, minibatch_size: int, first_item: int = 0
+) -> list[tuple[np.ndarray, int]]:
+    """MT19937 states of a minibatch's items for an op whose nengo generator is
+    ``rng``: item ``b`` is item ``i = first_item + b`` of the whole batch, and item
+    ``i == 0`` continues ``rng`` itself (see the module docstring)."""
+    planned = _mt19937_state(rng)
+    s0 = int(planned[0][0])
+    return [
+        planned if i == 0 else _mt19937_state(item_rng(s0, i))
+        for i in range(first_item, first_item + minibatch_size)
+    ]
 
 
 def _params_ok(neurons, names) -> bool:
@@ -222,6 +229,24 @@ class SimNeuronsLowering(Lowering):
                 [int(bool(op.neurons.negative)) for op in ops]
             )
         return params
+
+    def reseed(self, ops, draws, layout: Layout, first_item=None):
+        """On a reset (``first_item`` None) the streams go on, as in nengo; for a
+        predict minibatch, each item's stream restarts from the planned state for its
+        index in the whole batch."""
+        if first_item is None or not neuron_model(ops[0]).rng:
+            return None
+        states = [
+            state
+            for op in ops
+            for state in _item_states(
+                op.state_extra["rng"], layout.minibatch_size, first_item
+            )
+        ]
+        return {
+            "rng_key": np.concatenate([key for key, _ in states]),
+            "rng_pos": np.array([pos for _, pos in states], dtype=np.int64),
+        }
 
     def lower_training(self, ops, layout, options):
         """The rate counterpart of a spiking type (see `_rate_counterpart`)."""

@@ -20,7 +20,9 @@ Exact types only (a user subclass may override ``make_step`` and falls back):
 Random streams. Item 0 of a minibatch draws exactly what ``nengo.Simulator`` draws:
 the process's generator is ``np.random.RandomState(s0)`` with ``s0`` the seed
 ``process.get_rng`` uses (``process.seed``, else one ``randint`` from the simulator's
-generator). Item ``b >= 1`` uses ``nengo_native.seeds.item_rng(s0, b)``.
+generator). Item ``b >= 1`` uses ``nengo_native.seeds.item_rng(s0, b)``. In a
+``predict``, item ``b`` of a minibatch is item ``i = first_item + b`` of the whole batch
+and gets item ``i``'s streams, so a batch's result does not depend on how it is split.
 ``Simulator.reset(seed)`` replays the simulator's generator in nengo's step order;
 `SimProcessLowering.consume_rng` returns each op's ``s0`` and `reseed` turns them into
 the noise kernels' new generator states and WhiteSignal's new tables. Until the first
@@ -193,20 +195,25 @@ def filter_coefficients(step) -> np.ndarray:
 _MAX_TABLE = 20_000_000
 
 
-def item_rngs(s0: int, minibatch_size: int) -> list[np.random.RandomState]:
-    """The generators of every minibatch item for item 0's seed ``s0``."""
-    return [item_rng(s0, b) for b in range(minibatch_size)]
+def item_rngs(
+    s0: int, minibatch_size: int, first_item: int = 0
+) -> list[np.random.RandomState]:
+    """The generators of a minibatch's items for item 0's seed ``s0``: item ``b`` is
+    item ``first_item + b`` of the whole batch (see `nengo_native.seeds`)."""
+    return [item_rng(s0, first_item + b) for b in range(minibatch_size)]
 
 
 def _plan_seed(op: SimProcess) -> int:
     return 0 if op.process.seed is None else int(op.process.seed)
 
 
-def _rng_params(seeds: list[int], batch: int) -> dict[str, np.ndarray]:
+def _rng_params(
+    seeds: list[int], batch: int, first_item: int = 0
+) -> dict[str, np.ndarray]:
     """Generator states of every (op, item), op-major, for the noise kernel."""
     keys, pos, has_gauss, gauss = [], [], [], []
     for s0 in seeds:
-        for rng in item_rngs(s0, batch):
+        for rng in item_rngs(s0, batch, first_item):
             _, key, p, has, cached = rng.get_state(legacy=True)
             keys.append(np.asarray(key, dtype=np.int64))
             pos.append(p)
@@ -342,13 +349,13 @@ def _lookup_ok(op: SimProcess, layout: Layout) -> bool:
     return _grid_rows(process, dt) * op.output.size <= _MAX_TABLE
 
 
-def _lookup_table(op: SimProcess, layout: Layout, s0: int):
+def _lookup_table(op: SimProcess, layout: Layout, s0: int, first_item: int = 0):
     """(mode, rows, table of shape (items, rows, size), constants) of a lookup op."""
     process, dt, size = op.process, layout.dt, op.output.size
     if type(process) is WhiteSignal:
         tables = [
             _whitesignal_table(op, dt, rng)
-            for rng in item_rngs(s0, layout.minibatch_size)
+            for rng in item_rngs(s0, layout.minibatch_size, first_item)
         ]
         return _LOOKUP_MODES["Periodic"], tables[0].shape[0], np.stack(tables), [dt]
     if type(process) is PresentInput:
@@ -405,10 +412,12 @@ class ProcessLowering:
     def lower(self, ops: list[SimProcess], layout: Layout) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
-    def reseed(self, ops: list[SimProcess], draws: list[Any], layout: Layout):
+    def reseed(
+        self, ops: list[SimProcess], draws: list[Any], layout: Layout, first_item=None
+    ):
         """The kernel's seed-dependent parameters for the ops' seeds ``s0`` (what
         `SimProcessLowering.consume_rng` returned), or None when the kernel does not
-        depend on the seed."""
+        depend on the seed; ``first_item`` as for `Lowering.reseed`."""
         return None
 
 
@@ -487,8 +496,9 @@ class NoiseLowering(ProcessLowering):
     def lower(self, ops: list[SimProcess], layout: Layout) -> dict:
         return self._lower(ops, layout, [_plan_seed(op) for op in ops])
 
-    def reseed(self, ops: list[SimProcess], draws: list[Any], layout: Layout):
-        return _rng_params([int(s) for s in draws], layout.minibatch_size)
+    def reseed(self, ops, draws, layout: Layout, first_item=None):
+        seeds = [int(s) for s in draws]
+        return _rng_params(seeds, layout.minibatch_size, first_item or 0)
 
     def _lower(self, ops: list[SimProcess], layout: Layout, seeds) -> dict:
         dt = layout.dt
@@ -551,17 +561,18 @@ class LookupLowering(ProcessLowering):
         )
         return params
 
-    def reseed(self, ops: list[SimProcess], draws: list[Any], layout: Layout):
+    def reseed(self, ops, draws, layout: Layout, first_item=None):
         # Only WhiteSignal draws its table from the seed.
         if any(type(op.process) is WhiteSignal for op in ops):
-            return self._tables(ops, layout, [int(s) for s in draws])[0]
+            seeds = [int(s) for s in draws]
+            return self._tables(ops, layout, seeds, first_item or 0)[0]
         return None
 
-    def _tables(self, ops, layout: Layout, seeds) -> tuple[dict, list]:
+    def _tables(self, ops, layout: Layout, seeds, first_item=0) -> tuple[dict, list]:
         ptr, bstride, tables, meta = [], [], [], []
         size = 0
         for op, s0 in zip(ops, seeds):
-            mode, rows, table, aux = _lookup_table(op, layout, s0)
+            mode, rows, table, aux = _lookup_table(op, layout, s0, first_item)
             ptr.append(size)
             block = rows * op.output.size
             bstride.append(block if table.shape[0] > 1 else 0)
@@ -628,5 +639,5 @@ class SimProcessLowering(Lowering):
         # `process.get_rng`'s own expression, returning the seed instead.
         return rng.randint(maxint) if op.process.seed is None else op.process.seed
 
-    def reseed(self, ops: list[SimProcess], draws: list[Any], layout: Layout):
-        return process_lowering(ops[0]).reseed(ops, draws, layout)
+    def reseed(self, ops, draws, layout: Layout, first_item=None):
+        return process_lowering(ops[0]).reseed(ops, draws, layout, first_item)

@@ -51,14 +51,21 @@ class Lowering:
         return None
 
     def reseed(
-        self, ops: list[Operator], draws: list[Any], layout: Layout
+        self,
+        ops: list[Operator],
+        draws: list[Any],
+        layout: Layout,
+        first_item: int | None = None,
     ) -> dict[str, np.ndarray] | None:
         """Seed-dependent parameters of the kernel call running ``ops``.
 
         Called on every ``Simulator.reset`` with, for each op, what `consume_rng`
-        returned for it. A kernel whose numbers depend on the simulator's seed
-        returns the parameters that change with it (they go to the kernel's
-        ``set_params`` and become its reset state); others return None.
+        returned for it (``first_item`` None), and before each minibatch of a
+        ``predict`` with ``first_item``, the index in the whole batch of the
+        minibatch's item 0: item b then gets the streams of item first_item + b.
+        A kernel whose numbers depend on the simulator's seed returns the
+        parameters that change with it (they go to the kernel's ``set_params``
+        and become its reset state); others return None.
         """
         return None
 
