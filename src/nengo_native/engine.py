@@ -198,14 +198,20 @@ class Engine:
         check_memory(need, self.minibatch_size, f"probe data for {n_steps} steps", attr)
 
     def predict(
-        self, batches: list[dict], n_steps: int, stateful: bool, progress_bar
+        self,
+        batches: list[dict],
+        n_steps: int,
+        stateful: bool,
+        progress_bar,
+        labels: tuple[str, str] = ("Predicting", "Prediction"),
     ) -> dict:
         """Run minibatches of checked data one after another; return
         ``{probe: (items, samples, *shape)}`` over all of them.
 
         ``stateful``: each minibatch continues from the state the previous one left
         (and the engine keeps the final state); otherwise every minibatch starts from
-        the current state, which is restored at the end.
+        the current state, which is restored at the end. ``labels``: the progress
+        bar's names while running and when finished.
         """
         self.check_probe_memory(
             n_steps, len(batches) * self.minibatch_size, copies=2, attr="n_steps"
@@ -213,7 +219,7 @@ class Engine:
         saved = self.snapshot()
         probes = self.program.probes
         outputs = {plan_probe.probe: [] for plan_probe in probes}
-        progress = Progress("Predicting", "Prediction", len(batches))
+        progress = Progress(labels[0], labels[1], len(batches))
         try:
             with ProgressTracker(progress_bar, progress) as tracker:
                 for data in batches:
