@@ -239,8 +239,11 @@ def test_predict_batch_not_multiple_of_minibatch_is_truncated(batch_sim):
     its warning."""
     sim, net = batch_sim
     x = np.random.RandomState(0).uniform(-1, 1, size=(3, 10, 1))
-    with pytest.warns(UserWarning, match=r"\(3\) is not evenly divisible by "
-                      r"Simulator.minibatch_size \(2\); input data will be truncated"):
+    with pytest.warns(
+        UserWarning,
+        match=r"\(3\) is not evenly divisible by "
+        r"Simulator.minibatch_size \(2\); input data will be truncated",
+    ):
         out = sim.predict({net.inpt: x})
     full = sim.predict({net.inpt: x[:2]})
     for probe, value in out.items():

@@ -39,6 +39,7 @@ from .inputs import (
 )
 from .planner import Program, plan_model
 from .training import History, Trainer, get_setting, parameters
+from .training.config import training_options
 from .training.gradcheck import check_gradients
 from .unsupported import refuse
 
@@ -134,7 +135,13 @@ class Simulator:
             if self.model.toplevel is None and isinstance(network, Network)
             else self.model
         )
-        training = {"lif_smoothing": get_setting(toplevel, "lif_smoothing")}
+
+        def training(built):  # the planner's training settings, once built
+            options = training_options(built)
+            if built.toplevel is None:
+                options["lif_smoothing"] = get_setting(toplevel, "lif_smoothing")
+            return options
+
         with ProgressTracker(progress_bar, Progress("Building", "Build")) as pt:
             program = plan_model(
                 network,

@@ -41,6 +41,7 @@ from nengo.neurons import (
 )
 
 from .layout import VEC_FIELDS, Layout, ref_fields
+from .lower_spiking_train import lower_spiking_training
 from .lowering import Lowering, register
 
 
@@ -265,8 +266,12 @@ class SimNeuronsLowering(Lowering):
         return params
 
     def lower_training(self, ops, layout, options):
-        """The rate counterpart of a spiking type (see `_rate_counterpart`)."""
+        """The rate counterpart of a spiking type (see `_rate_counterpart`), or
+        the spiking-aware training kernel when an op's ensemble asks for it."""
         smoothing = options.get("lif_smoothing")
+        spiking = lower_spiking_training(ops, layout, options, _signal_refs)
+        if spiking is not None:
+            return spiking
         counterparts = [_rate_counterpart(op.neurons, smoothing) for op in ops]
         if counterparts[0] is None or len({c and c[0] for c in counterparts}) > 1:
             return None  # no rate type, or mixed ones (e.g. `negative` differs)
