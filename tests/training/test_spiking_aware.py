@@ -228,3 +228,19 @@ def test_tutorial_spiking_aware_fine_tuning_lowers_the_spiking_error(tmp_path):
         sim.compile(loss={filtered: last_steps_mse})
         aware_error = sim.evaluate({inp: test}, test_y)["loss"]
     assert aware_error < 0.95 * rate_error
+
+
+@pytest.mark.parametrize("method", ["rate", "surrogate"])
+def test_fit_in_float32_lowers_the_loss(method):
+    net, inp, _ = spiking_net(nengo.LIF(), method, recurrent=False)
+    probe = net.probes[0]
+    rng = np.random.RandomState(0)
+    x = rng.uniform(-1, 1, size=(64, 1, 2)).repeat(10, axis=1)
+    y = x[..., :1] * x[..., 1:]
+    with nengo_native.Simulator(
+        net, minibatch_size=16, progress_bar=False, seed=0, dtype="float32"
+    ) as sim:
+        sim.compile(optimizer=nengo_native.optimizers.Adam(0.01), loss={probe: "mse"})
+        history = sim.fit({inp: x}, {probe: y}, epochs=8, shuffle=False)
+    loss = history.history["loss"]
+    assert np.all(np.isfinite(loss)) and loss[-1] < loss[0]
