@@ -5,6 +5,11 @@ model below in a fresh process per simulator (NengoDL in its own interpreter whe
 given or importable), times `fit` after one warm-up epoch, and prints the median
 samples/s with the ratio; results go to ``bench/results/training.json``.
 
+Beside rate training (``native``), the same models train with spiking-aware
+training (``native:rate`` and ``native:surrogate``, the two methods of
+``configure_settings(spiking_aware_training=...)``): LIF neurons spike in `fit`'s
+forward pass. ``--no-spiking`` leaves those out.
+
 Models
 ------
 tutorial
@@ -71,13 +76,17 @@ def worker(model: str, simulator: str, repeats: int) -> dict:
     import numpy as np
 
     spec = MODELS[model]
-    if simulator == "native":
+    if simulator.startswith("native"):
         import nengo_native
 
         def configure(net, **settings):
             nengo_native.configure_settings(**settings)
 
         net, inp, probe, x, y, lr = build(model, nengo, np, configure)
+        method = simulator.partition(":")[2]
+        if method:  # spiking-aware training
+            with net:
+                nengo_native.configure_settings(spiking_aware_training=method)
         sim = nengo_native.Simulator(net, minibatch_size=32, progress_bar=False)
         sim.compile(optimizer=nengo_native.optimizers.Adam(lr), loss={probe: "mse"})
 
@@ -124,6 +133,9 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--nengodl-python", help="interpreter that has nengo_dl")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument(
+        "--no-spiking", action="store_true", help="skip spiking-aware training"
+    )
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -134,6 +146,9 @@ def main(argv=None) -> list[dict]:
     from . import machine
 
     sims = {"native": sys.executable}
+    if not args.no_spiking:
+        sims["native:rate"] = sys.executable
+        sims["native:surrogate"] = sys.executable
     if args.nengodl_python:
         sims["nengo_dl"] = args.nengodl_python
     results = []
@@ -141,17 +156,22 @@ def main(argv=None) -> list[dict]:
         for sim, python in sims.items():
             print(f"training {model} with {sim} ...", flush=True)
             results.append(run(model, sim, python, args.repeats))
-    print(f"\n{'model':<10} {'simulator':<9} {'samples/s (median)':>19} {'ratio':>7}")
+    print(
+        f"\n{'model':<10} {'simulator':<16} {'samples/s (median)':>19} "
+        f"{'vs nengo_dl':>11} {'vs native':>9}"
+    )
     medians = {}
     for r in results:
         if "error" in r:
-            print(f"{r['model']:<10} {r['simulator']:<9} failed: {r['error'][-200:]}")
+            print(f"{r['model']:<10} {r['simulator']:<16} failed: {r['error'][-200:]}")
             continue
         medians[(r["model"], r["simulator"])] = statistics.median(r["samples_per_s"])
     for (model, sim), value in medians.items():
         ref = medians.get((model, "nengo_dl"))
-        ratio = f"{value / ref:6.1f}x" if ref else "      -"
-        print(f"{model:<10} {sim:<9} {value:>19,.0f} {ratio}")
+        ratio = f"{value / ref:10.1f}x" if ref else "          -"
+        rate = medians.get((model, "native"))
+        vs_rate = f"{value / rate:8.2f}x" if rate and sim != "native" else "        -"
+        print(f"{model:<10} {sim:<16} {value:>19,.0f} {ratio} {vs_rate}")
     out = Path(__file__).resolve().parent / "results" / "training.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(

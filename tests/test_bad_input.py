@@ -407,10 +407,10 @@ CASES = [
     ),
     # predict
     Case(
-        "predict-batch-not-multiple",
-        lambda c: c.sim.predict({c.net.stim: zeros(6, 5, 1)}),
+        "predict-batch-under-one-minibatch",
+        lambda c: c.sim.predict({c.net.stim: zeros(3, 5, 1)}),
         ValidationError,
-        "x: batch size 6 is not a multiple of minibatch_size 4",
+        "x: the data have 3 samples, fewer than one minibatch",
         sim=MB4,
     ),
     Case(

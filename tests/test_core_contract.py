@@ -15,8 +15,10 @@ from nengo.builder import Model
 from nengo.builder.operator import DotInc, Reset
 from nengo.builder.signal import Signal
 
+import nengo_native
 from nengo_native import _core
 from nengo_native.planner import KernelStep, plan_model
+from nengo_native.training.config import training_options
 
 
 def plan_network(net, batch: int = 1, training: dict | None = None):
@@ -132,6 +134,26 @@ def learning_net() -> nengo.Network:
     return net
 
 
+def spiking_aware_net() -> nengo.Network:
+    """Every neuron type with a spiking-aware training kernel, trained through it."""
+    with nengo.Network(seed=0) as net:
+        nengo_native.configure_settings(spiking_aware_training="surrogate")
+        stim = nengo.Node([0.5])
+        for neuron_type in SPIKING_AWARE_TYPES:
+            ens = nengo.Ensemble(8, 1, neuron_type=neuron_type)
+            nengo.Connection(stim, ens)
+            nengo.Probe(ens, synapse=0.01)
+    return net
+
+
+SPIKING_AWARE_TYPES = [
+    nengo.LIF(),
+    nengo.AdaptiveLIF(),
+    nengo.SpikingRectifiedLinear(),
+    nengo.RegularSpiking(nengo.LIFRate()),
+]
+
+
 def integer_model() -> Model:
     """A DotInc of an integer signal (nengo keeps integer arrays as integers), which
     no network builds: a hand-built model."""
@@ -157,13 +179,19 @@ TRAINING = [None, {"lif_smoothing": 0.05}]
 
 @pytest.fixture(scope="module")
 def programs():
-    return {
+    planned = {
         (name, i, batch): plan_network(make(), batch=batch, training=training)
         for name, make in NETWORKS.items()
         for i, training in enumerate(TRAINING)
         for batch in (1, 2)
         if name != "integer" or batch == 1
     }
+    for batch in (1, 2):  # training settings read from the built model, as the
+        # simulator does (spiking_aware_training is per ensemble)
+        planned[("spiking_aware", 0, batch)] = plan_network(
+            spiking_aware_net(), batch=batch, training=training_options
+        )
+    return planned
 
 
 def kernel_steps(programs):

@@ -234,10 +234,21 @@ def test_bad_run_data(batch_sim, make_data, match):
     assert sim.n_steps == 0
 
 
-def test_predict_batch_not_multiple_of_minibatch(batch_sim):
+def test_predict_batch_not_multiple_of_minibatch_is_truncated(batch_sim):
+    """As NengoDL: the samples past the last whole minibatch are left out, with
+    its warning."""
     sim, net = batch_sim
-    with pytest.raises(ValidationError, match="not a multiple of minibatch_size 2"):
-        sim.predict({net.inpt: np.zeros((3, 10, 1))})
+    x = np.random.RandomState(0).uniform(-1, 1, size=(3, 10, 1))
+    with pytest.warns(
+        UserWarning,
+        match=r"\(3\) is not evenly divisible by "
+        r"Simulator.minibatch_size \(2\); input data will be truncated",
+    ):
+        out = sim.predict({net.inpt: x})
+    full = sim.predict({net.inpt: x[:2]})
+    for probe, value in out.items():
+        assert len(value) == 2
+        np.testing.assert_array_equal(value, full[probe])
 
 
 def test_batch_node_matches_nengo_node_and_is_called_once_per_step():

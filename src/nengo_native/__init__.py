@@ -19,10 +19,11 @@ import sys  # noqa: E402
 from ._core import get_num_threads, set_num_threads  # noqa: E402
 from .node import BatchNode  # noqa: E402
 from .simulator import FallbackWarning, Simulator  # noqa: E402
-from .training import configure_settings, losses, optimizers  # noqa: E402
+from .training import callbacks, configure_settings, losses, optimizers  # noqa: E402
 
 # `nengo_native.losses` and `nengo_native.optimizers` are public module names (import
 # them, or from them); they live in the training subpackage.
+sys.modules[f"{__name__}.callbacks"] = callbacks
 sys.modules[f"{__name__}.losses"] = losses
 sys.modules[f"{__name__}.optimizers"] = optimizers
 
@@ -31,6 +32,7 @@ __all__ = [
     "BatchNode",
     "FallbackWarning",
     "Simulator",
+    "callbacks",
     "configure_settings",
     "get_num_threads",
     "losses",

@@ -214,6 +214,7 @@ class Engine:
         stateful: bool,
         progress_bar,
         first_item: int = 0,
+        labels: tuple[str, str] = ("Predicting", "Prediction"),
     ) -> dict:
         """Run minibatches of checked data one after another; return
         ``{probe: (items, samples, *shape)}`` over all of them.
@@ -223,7 +224,8 @@ class Engine:
         the current state, which is restored at the end, and item ``b`` of minibatch
         ``k`` gets the random streams of item ``first_item + k * minibatch_size + b``
         of the whole batch (the streams are rewound to the start afterwards): a
-        batch's result does not depend on how it is split.
+        batch's result does not depend on how it is split. ``labels``: the progress
+        bar's names while running and when finished.
         """
         self.check_probe_memory(
             n_steps, len(batches) * self.minibatch_size, copies=2, attr="n_steps"
@@ -231,7 +233,7 @@ class Engine:
         saved = self.snapshot()
         probes = self.program.probes
         outputs = {plan_probe.probe: [] for plan_probe in probes}
-        progress = Progress("Predicting", "Prediction", len(batches))
+        progress = Progress(labels[0], labels[1], len(batches))
         try:
             with ProgressTracker(progress_bar, progress) as tracker:
                 for data in batches:

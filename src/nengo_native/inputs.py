@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import warnings
 
 import numpy as np
 from nengo.exceptions import ValidationError
@@ -368,3 +369,33 @@ def check_batch_data(x, nodes: list, n_steps: int | None, dtype) -> tuple[dict, 
         x = check_data(x, nodes, items_in(x), n_steps, "x")[0]
     items = items_in(next(iter(x.values())))
     return check_data(x, nodes, items, n_steps, "x", dtype)
+
+
+def truncate(data: dict, minibatch_size: int, attr: str = "x") -> dict:
+    """Leave out the samples past the last whole minibatch, with NengoDL's warning.
+
+    ``data`` maps nodes (or probes) to arrays whose first axis is the sample; all
+    are cut to the same whole number of minibatches. Fewer samples than one
+    minibatch is an error.
+    """
+    sizes = {len(v) for v in data.values()}
+    if len(sizes) != 1:
+        return data  # split_batch reports the mismatch
+    (size,) = sizes
+    if size % minibatch_size == 0:
+        return data
+    if size < minibatch_size:
+        raise ValidationError(
+            f"the data have {size} samples, fewer than one minibatch "
+            f"(minibatch_size={minibatch_size})",
+            attr=attr,
+        )
+    keep = size - size % minibatch_size
+    warnings.warn(
+        f"Number of elements in input data ({size}) is not evenly divisible by "
+        f"Simulator.minibatch_size ({minibatch_size}); input data will be truncated "
+        f"(to {keep} elements).",
+        UserWarning,
+        stacklevel=4,
+    )
+    return {k: v[:keep] for k, v in data.items()}

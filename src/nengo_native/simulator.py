@@ -6,7 +6,6 @@ import logging
 import warnings
 
 import numpy as np
-from nengo import Network
 from nengo.builder import Model
 from nengo.cache import get_default_decoder_cache
 from nengo.exceptions import (
@@ -35,10 +34,13 @@ from .inputs import (
     check_steps,
     split_batch,
     state_bytes,
+    truncate,
 )
 from .planner import Program, plan_model
-from .training import History, Trainer, get_setting, parameters
+from .training import History, Trainer, parameters
+from .training.config import training_options
 from .training.gradcheck import check_gradients
+from .unsupported import refuse
 
 logger = logging.getLogger(__name__)
 
@@ -98,8 +100,10 @@ class Simulator:
         optimize: bool = True,
         dtype=None,
         minibatch_size: int | None = None,
+        **kwargs,
     ):
         self.closed = True  # until construction succeeds
+        refuse("Simulator", kwargs)
         self._signals = None
         self.progress_bar = check_progress_bar(progress_bar)
         self.optimize = optimize
@@ -124,13 +128,6 @@ class Simulator:
                 attr="model",
             )
 
-        # Settings come from the model's top-level network, which building sets.
-        toplevel = (
-            network
-            if self.model.toplevel is None and isinstance(network, Network)
-            else self.model
-        )
-        training = {"lif_smoothing": get_setting(toplevel, "lif_smoothing")}
         with ProgressTracker(progress_bar, Progress("Building", "Build")) as pt:
             program = plan_model(
                 network,
@@ -138,7 +135,8 @@ class Simulator:
                 minibatch_size=items,
                 dtype=self.dtype,
                 optimize=optimize,
-                training=training,
+                # settings of the model's top-level network, which building sets
+                training=training_options,
                 progress=pt,
             )
             check_memory(state_bytes(program), items)
@@ -454,6 +452,7 @@ class Simulator:
         stateful: bool = False,
         *,
         first_item: int = 0,
+        **kwargs,
     ) -> dict:
         """Run input data of any batch size through the model, a minibatch at a time.
 
@@ -461,8 +460,8 @@ class Simulator:
         ----------
         x : dict or array, optional
             ``{node: array (batch, n_steps, node.size_out)}`` (or one array when the
-            model has a single input node); ``batch`` must be a multiple of
-            ``minibatch_size``.
+            model has a single input node); when ``batch`` is not a multiple of
+            ``minibatch_size`` the extra samples are left out, with a warning.
         n_steps : int, optional
             Number of steps; taken from ``x`` when given.
         stateful : bool, optional
@@ -482,6 +481,7 @@ class Simulator:
         dict
             ``{probe: array (batch, samples, *probe shape)}``.
         """
+        refuse("predict", kwargs)
         n_steps, stateful = self._check_predict_args(n_steps, stateful)
         if isinstance(x, dict) and not x:
             x = None
@@ -491,6 +491,7 @@ class Simulator:
             return self.predict_on_batch(None, n_steps, stateful, first_item=first_item)
         engine = self._engine
         data, n_steps = check_batch_data(x, engine.input_nodes, n_steps, self.dtype)
+        data = truncate(data, engine.minibatch_size)
         return engine.predict(
             split_batch(data, engine.minibatch_size),
             n_steps,
@@ -588,6 +589,10 @@ class Simulator:
         shuffle: bool = True,
         validation_data=None,
         verbose: int | None = None,
+        callbacks=None,
+        validation_split: float = 0.0,
+        terminate_on_nan: bool = True,
+        **kwargs,
     ) -> History:
         """Train the trainable parameters by gradient descent through time.
 
@@ -617,12 +622,34 @@ class Simulator:
             0 silent; 1 a progress bar per epoch that ends with the epoch's losses
             (a plain line without a bar); 2 the line only. Default: 1 if the
             simulator's progress bar is on, else 0.
+        callbacks : list of nengo_native.callbacks.Callback, optional
+            Told when epochs begin and end and when minibatches end
+            (`~nengo_native.callbacks.EarlyStopping`, ``ModelCheckpoint``,
+            ``LearningRateScheduler``, ...).
+        validation_split : float
+            As in Keras: this fraction of the samples, taken from the end of x and
+            y before shuffling, is not trained on but evaluated after every epoch
+            (``val_*`` keys). Ignored when ``validation_data`` is given.
+        terminate_on_nan : bool
+            Stop when the loss is not finite, with a warning naming the epoch and
+            the loss, and restore the parameters of the last finite epoch (a
+            `~nengo_native.callbacks.TerminateOnNaN` added to ``callbacks``).
+        **kwargs
+            Keras/NengoDL arguments that nengo_native does not support raise a
+            TypeError that says what to use instead (see docs/migration.md).
 
         Returns
         -------
         History
             ``history.history["loss"]`` and the other values, one per epoch.
+
+        Warns
+        -----
+        UserWarning
+            When the number of samples is not a multiple of ``minibatch_size``:
+            the extra samples are left out (truncated), as in NengoDL.
         """
+        refuse("fit", kwargs)
         return self._trainer.fit(
             x,
             y,
@@ -633,9 +660,13 @@ class Simulator:
             validation_data,
             verbose,
             self.progress_bar,
+            callbacks=callbacks,
+            validation_split=validation_split,
+            terminate_on_nan=terminate_on_nan,
+            sim=self,
         )
 
-    def evaluate(self, x=None, y=None, n_steps: int | None = None) -> dict:
+    def evaluate(self, x=None, y=None, n_steps: int | None = None, **kwargs) -> dict:
         """Losses and metrics of the model as defined (spiking neurons) on data.
 
         Parameters
@@ -648,16 +679,19 @@ class Simulator:
         dict
             ``{"loss": total, "<probe>_loss": ..., "<probe>_<metric>": ...}``.
         """
+        refuse("evaluate", kwargs)
         return self._trainer.evaluate(x, y, n_steps, self.progress_bar)
 
-    def save_params(self, path) -> str:
+    def save_params(self, path, **kwargs) -> str:
         """Save the trainable parameters' current values to ``path`` (``.npz`` is
         added when missing); returns the file name."""
+        refuse("save_params", kwargs)
         return parameters.save_params(self._trainer, path)
 
-    def load_params(self, path) -> None:
+    def load_params(self, path, **kwargs) -> None:
         """Load parameters saved by `save_params` from a simulator of the same
         model (checked: a file from another model raises ValidationError)."""
+        refuse("load_params", kwargs)
         parameters.load_params(self._trainer, path)
 
     def get_nengo_params(self, objs, as_dict: bool = False):

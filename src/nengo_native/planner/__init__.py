@@ -93,8 +93,9 @@ def plan_model(
         Float type of the arena.
     optimize : bool
         Run nengo's optimizer before planning.
-    training : dict, optional
-        Training settings (see `plan`).
+    training : dict or callable, optional
+        Training settings (see `plan`), or a function of the built model that
+        returns them.
     progress : nengo.utils.progress.ProgressTracker, optional
         Tracker whose stages show building, optimizing and planning.
 
@@ -115,6 +116,8 @@ def plan_model(
             nengo_optimize(model, dg)
     step_order = [op for op in toposort(dg) if hasattr(op, "make_step")]
     with progress.next_stage("Planning", "Planning"):
+        if callable(training):  # settings read from the built model
+            training = training(model)
         program = plan(model, step_order, dg, minibatch_size, dtype, training)
     return program
 

@@ -43,6 +43,7 @@ from nengo.neurons import (
 
 from ..seeds import item_rng
 from .layout import VEC_FIELDS, Layout, disjoint, ref_fields
+from .lower_spiking_train import lower_spiking_training
 from .lowering import Lowering, register
 
 
@@ -249,8 +250,12 @@ class SimNeuronsLowering(Lowering):
         }
 
     def lower_training(self, ops, layout, options):
-        """The rate counterpart of a spiking type (see `_rate_counterpart`)."""
+        """The rate counterpart of a spiking type (see `_rate_counterpart`), or
+        the spiking-aware training kernel when an op's ensemble asks for it."""
         smoothing = options.get("lif_smoothing")
+        spiking = lower_spiking_training(ops, layout, options, _signal_refs)
+        if spiking is not None:
+            return spiking
         counterparts = [_rate_counterpart(op.neurons, smoothing) for op in ops]
         if counterparts[0] is None or len({c and c[0] for c in counterparts}) > 1:
             return None  # no rate type, or mixed ones (e.g. `negative` differs)

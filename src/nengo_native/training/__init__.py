@@ -2,7 +2,7 @@
 (`config`), losses and optimizers, the trainer behind `Simulator.compile`/`fit`/
 `evaluate`, trained parameters (`parameters`) and the gradient check."""
 
-from . import losses, optimizers
+from . import callbacks, losses, optimizers
 from .config import TrainableParameter, configure_settings, get_setting
 from .trainer import History, Trainer
 
@@ -10,6 +10,7 @@ __all__ = [
     "History",
     "TrainableParameter",
     "Trainer",
+    "callbacks",
     "configure_settings",
     "get_setting",
     "losses",

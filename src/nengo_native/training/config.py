@@ -84,7 +84,21 @@ SETTINGS = {
         "None or a positive float: sigma of the smoothed LIF rate curve whose "
         "derivative replaces LIFRate's during training (None: plain LIFRate)"
     ),
+    "spiking_aware_training": (
+        "None, False, True, 'rate' or 'surrogate': run spiking neurons spiking in "
+        "fit, with the rate counterpart's derivative (True, 'rate') or a surrogate "
+        "gradient through the membrane voltage ('surrogate'); per ensemble through "
+        "the config, like trainable"
+    ),
+    "surrogate_slope": (
+        "a positive float (default 5): slope k of the fast-sigmoid surrogate "
+        "1 / (1 + k |v - 1|)^2 of the spike's derivative"
+    ),
 }
+
+#: Values of ``spiking_aware_training`` and the method each one means.
+SPIKING_METHODS = {True: "rate", "rate": "rate", "surrogate": "surrogate"}
+DEFAULT_SURROGATE_SLOPE = 5.0
 
 # the classes that get a ``trainable`` parameter
 _TRAINABLE_CLASSES = (nengo.Ensemble, nengo.Connection, nengo.ensemble.Neurons)
@@ -98,7 +112,14 @@ def _validate(name: str, value: Any) -> Any:
                 f"must be None, True or False, got {value!r}", attr="trainable"
             )
         return value
-    # lif_smoothing
+    if name == "spiking_aware_training":
+        if value is not None and value is not False and value not in SPIKING_METHODS:
+            raise ValidationError(
+                f"must be None, False, True, 'rate' or 'surrogate', got {value!r}",
+                attr=name,
+            )
+        return value
+    # lif_smoothing, surrogate_slope
     if value is None:
         return None
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -139,6 +160,18 @@ def configure_settings(**settings: Any) -> None:
         uses the smoothed rate curve (``sigma`` controls the width of the
         smoothing around the firing threshold) instead of LIFRate's, whose
         derivative is discontinuous at the threshold.
+    spiking_aware_training : None, False, True, "rate" or "surrogate"
+        Like ``trainable``: a class default for ``config[nengo.Ensemble]`` of
+        the innermost open network, overridable per ensemble
+        (``net.config[ens].spiking_aware_training = "surrogate"``). Ensembles
+        with a true value keep their spiking neurons in `fit`'s forward pass
+        (LIF, AdaptiveLIF, SpikingRectifiedLinear, RegularSpiking); the
+        gradient is the rate counterpart's derivative at the current input
+        (``True`` or ``"rate"``) or flows through the membrane voltage with the
+        spike's derivative replaced by a fast sigmoid (``"surrogate"``).
+    surrogate_slope : float
+        Stored on the top-level network: the slope ``k`` of the surrogate
+        ``1 / (1 + k |v - 1|)^2`` (default 5; larger is sharper).
 
     Raises
     ------
@@ -165,7 +198,15 @@ def configure_settings(**settings: Any) -> None:
     # validate everything before changing anything
     settings = {name: _validate(name, value) for name, value in settings.items()}
     for name, value in settings.items():
-        if name == "trainable":
+        if name == "spiking_aware_training":
+            params = _ensure_configured(
+                nengo.Network.context[-1].config, nengo.Ensemble
+            )
+            if name in params.extra_params:
+                setattr(params, name, value)
+            else:
+                params.set_param(name, Parameter(name, value, optional=True))
+        elif name == "trainable":
             config = nengo.Network.context[-1].config
             for cls in _TRAINABLE_CLASSES:
                 params = _ensure_configured(config, cls)
@@ -175,7 +216,7 @@ def configure_settings(**settings: Any) -> None:
                     params.set_param(
                         "trainable", BoolParam("trainable", value, optional=True)
                     )
-        else:  # lif_smoothing: a network-wide option on the top-level network
+        else:  # lif_smoothing, surrogate_slope: on the top-level network
             params = _ensure_configured(nengo.Network.context[0].config, nengo.Network)
             if name in params.extra_params:
                 setattr(params, name, value)
@@ -198,10 +239,11 @@ def get_setting(
     default
         Returned when the setting was never made.
     """
-    if name not in SETTINGS or name == "trainable":
+    per_object = ("trainable", "spiking_aware_training")
+    if name not in SETTINGS or name in per_object:
         raise ConfigError(
             f"{name!r} is not a network-wide setting; choose from "
-            f"{', '.join(repr(k) for k in SETTINGS if k != 'trainable')}"
+            f"{', '.join(repr(k) for k in SETTINGS if k not in per_object)}"
         )
     net = model_or_network
     if isinstance(net, Model):
@@ -256,8 +298,9 @@ class TrainableParameter:
 _UNSET = object()
 
 
-def _lookup_trainable(configs: list, obj) -> Any:
-    """Innermost non-None ``trainable`` value for ``obj`` in ``configs``."""
+def _lookup_trainable(configs: list, obj, name: str = "trainable") -> Any:
+    """Innermost non-None ``trainable`` (or ``name``) value for ``obj`` in
+    ``configs``."""
     value = _UNSET
     for config in configs:  # outermost first, so inner settings override
         try:
@@ -265,7 +308,7 @@ def _lookup_trainable(configs: list, obj) -> Any:
         except ConfigError:
             continue  # this config does not configure obj's class
         try:
-            v = params.trainable
+            v = getattr(params, name)
         except (ConfigError, AttributeError):
             continue  # configured class, but no trainable parameter here
         if v is not None:
@@ -376,3 +419,36 @@ def trainable_parameters(
             stacklevel=2,
         )
     return [r for r in records if r.key not in learned]
+
+
+def spiking_aware_methods(model: Model) -> dict:
+    """``{neurons' output signal: "rate" or "surrogate"}`` for the ensembles of a
+    built model whose ``spiking_aware_training`` setting is on."""
+    methods = {}
+
+    def visit(net: nengo.Network, parent_configs: list):
+        configs = parent_configs + [net.config]
+        for ens in net.ensembles:
+            value = _lookup_trainable(configs, ens, "spiking_aware_training")
+            if value is _UNSET or value is None or value is False:
+                continue
+            sig = model.sig.get(ens.neurons, {}).get("out")
+            if sig is not None:
+                methods[sig] = SPIKING_METHODS[value]
+        for subnet in net.networks:
+            visit(subnet, configs)
+
+    if model.toplevel is not None:
+        visit(model.toplevel, [])
+    return methods
+
+
+def training_options(model: Model, network=None) -> dict:
+    """The training settings the planner's training lowerings read."""
+    where = model if model.toplevel is not None else network
+    slope = get_setting(where, "surrogate_slope")
+    return {
+        "lif_smoothing": get_setting(where, "lif_smoothing"),
+        "spiking_aware": spiking_aware_methods(model),
+        "surrogate_slope": DEFAULT_SURROGATE_SLOPE if slope is None else slope,
+    }

@@ -13,6 +13,8 @@ change.
 from __future__ import annotations
 
 import contextlib
+import math
+import re
 import time as _time
 import warnings
 from collections.abc import Callable
@@ -26,18 +28,32 @@ from nengo.utils.progress import Progress, ProgressTracker
 
 from ..describe import describe_node, describe_step
 from ..engine import Engine
-from ..inputs import check_data, split_batch
+from ..inputs import check_data, split_batch, truncate
+from .callbacks import Callback, TerminateOnNaN
 from .config import TrainableParameter, trainable_parameters
 from .losses import Loss, get_loss
 from .optimizers import Optimizer, get_optimizer
 
 
+def _readable(obj) -> str:
+    """``probe_<target>``: the target's label, else its type, as an identifier."""
+    target = getattr(obj, "obj", obj)  # ObjView
+    label = getattr(target, "label", None)
+    if label is None and hasattr(target, "ensemble"):  # Neurons of an ensemble
+        inner = target.ensemble.label
+        label = f"{inner}_neurons" if inner else None
+    text = label or type(target).__name__.lower()
+    text = re.sub(r"\W+", "_", str(text)).strip("_") or "target"
+    return f"probe_{text}"
+
+
 def probe_names(probes: list[Probe]) -> dict[Probe, str]:
-    """Names for probes in history keys: the label (or "probe"), made unique with
-    ``_1``, ``_2``, ... in model order."""
+    """Names for probes in history keys: the label, else ``probe_<target label or
+    type>`` (``probe_out``, ``probe_ensemble``), made unique with ``_1``, ``_2``,
+    ... in model order."""
     names, used = {}, {}
     for probe in probes:
-        base = probe.label or "probe"
+        base = probe.label or _readable(probe.target)
         count = used.get(base, 0)
         names[probe] = base if count == 0 else f"{base}_{count}"
         used[base] = count + 1
@@ -332,6 +348,15 @@ class Trainer:
         """Parameter gradients of the last backward pass, by parameter key."""
         return {p.key: self.gradient(p.key) for p in self.params}
 
+    def get_flat(self) -> np.ndarray:
+        """All trainable parameters as one flat vector (a copy)."""
+        return self.runtime.arena[self._flat].copy()
+
+    def set_flat(self, values: np.ndarray) -> None:
+        """Set all trainable parameters from a vector made by `get_flat`."""
+        self.runtime.arena[self._flat] = values
+        self.runtime.params_changed = True
+
     def fit(
         self,
         x,
@@ -343,6 +368,10 @@ class Trainer:
         validation_data,
         verbose: int | None,
         progress_bar,
+        callbacks=None,
+        validation_split: float = 0.0,
+        terminate_on_nan: bool = True,
+        sim=None,
     ) -> History:
         compiled = self._require(for_fit=True)
         minibatch_size = self.engine.minibatch_size
@@ -361,10 +390,25 @@ class Trainer:
             raise ValidationError(
                 f"must be a positive integer (got {epochs!r})", attr="epochs"
             )
+        callbacks = _check_callbacks(callbacks)
+        if terminate_on_nan and not any(
+            isinstance(c, TerminateOnNaN) for c in callbacks
+        ):
+            callbacks.append(TerminateOnNaN())
         data, size, n_steps = self.inputs(x, n_steps)
         targets = self._targets(y, size, compiled)
         losses = self._losses(compiled, targets)
-        if size % minibatch_size:
+        if validation_split:
+            data, targets, validation_data = _split_off(
+                data, targets, size, validation_split, validation_data
+            )
+            size = len(next(iter({**data, **targets}.values())))
+        if data:
+            both = truncate({**data, **targets}, minibatch_size)
+            data = {k: both[k] for k in data}
+            targets = {k: both[k] for k in targets}
+            size = len(next(iter(both.values())))
+        elif size % minibatch_size:
             raise ValidationError(
                 f"the number of samples ({size}) is not a multiple of minibatch_size "
                 f"({minibatch_size})",
@@ -380,13 +424,22 @@ class Trainer:
         if verbose is None:
             verbose = 1 if progress_bar else 0
         bar = verbose == 1 and progress_bar
+        self.stop_training = False
+        self.nan_seen = False
+        for callback in callbacks:
+            callback.set_simulator(sim, self)
         try:
+            for callback in callbacks:
+                callback.on_train_begin({})
             for epoch in range(epochs):
+                for callback in callbacks:
+                    callback.on_epoch_begin(epoch, {})
                 order = self._shuffle.permutation(size) if shuffle else np.arange(size)
                 sums: dict[str, float] = {"loss": 0.0}
                 start = _time.perf_counter()
                 name = f"Epoch {epoch + 1}/{epochs}"
                 progress = Progress(name, name, n_batches)
+                done = 0
                 with (
                     ProgressTracker(bar, progress) if bar else contextlib.nullcontext()
                 ) as tracker:
@@ -401,16 +454,23 @@ class Trainer:
                         values.update(
                             self._metrics(compiled, batch_targets, preds, losses)
                         )
-                        compiled.optimizer.apply(params, {"parameters": grad[flat]})
-                        arena[flat] = params["parameters"]
-                        runtime.params_changed = True
+                        finite = math.isfinite(values["loss"])
+                        if finite or not terminate_on_nan:
+                            compiled.optimizer.apply(params, {"parameters": grad[flat]})
+                            arena[flat] = params["parameters"]
+                            runtime.params_changed = True
                         for k, v in values.items():
                             sums[k] = sums.get(k, 0.0) + v
+                        done += 1
                         if tracker is not None:
                             tracker.total_progress.step()
+                        for callback in callbacks:
+                            callback.on_batch_end(b, dict(values))
+                        if self.stop_training:
+                            break
                     engine.restore(saved)
-                    epoch_values = {k: v / n_batches for k, v in sums.items()}
-                    if validation_data is not None:
+                    epoch_values = {k: v / done for k, v in sums.items()}
+                    if validation_data is not None and not self.nan_seen:
                         val = self.evaluate(
                             *_split_validation(validation_data),
                             progress_bar=progress_bar,
@@ -426,6 +486,12 @@ class Trainer:
                 if verbose and not bar:
                     elapsed = _time.perf_counter() - start
                     print(f"{name}: {elapsed:.2f} s - {summary}", flush=True)
+                for callback in callbacks:
+                    callback.on_epoch_end(epoch, dict(epoch_values))
+                if self.stop_training:
+                    break
+            for callback in callbacks:
+                callback.on_train_end({})
         finally:
             engine.restore(saved)
         return history
@@ -447,12 +513,18 @@ class Trainer:
         data, size, n_steps = self.inputs(x, n_steps)
         targets = self._targets(y, size, compiled)
         losses = self._losses(compiled, targets)
+        if data:
+            both = truncate({**data, **targets}, minibatch_size)
+            data = {k: both[k] for k in data}
+            targets = {k: both[k] for k in targets}
         batches = (
             split_batch(data, minibatch_size)
             if data
             else [{}] * (size // minibatch_size)
         )
-        preds = self.engine.predict(batches, n_steps, False, progress_bar)
+        preds = self.engine.predict(
+            batches, n_steps, False, progress_bar, labels=("Evaluating", "Evaluation")
+        )
         values = {}
         total = 0.0
         for probe, loss in losses.items():
@@ -470,3 +542,49 @@ def _split_validation(validation_data):
             "validation_data must be a tuple (x, y)", attr="validation_data"
         )
     return validation_data
+
+
+def _check_callbacks(callbacks) -> list[Callback]:
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, Callback):
+        callbacks = [callbacks]
+    out = list(callbacks)
+    for c in out:
+        if not isinstance(c, Callback):
+            raise ValidationError(
+                f"callbacks must be nengo_native.callbacks.Callback instances (got "
+                f"{type(c).__name__}; Keras callbacks do not apply: subclass "
+                "nengo_native.callbacks.Callback)",
+                attr="callbacks",
+            )
+    return out
+
+
+def _split_off(data: dict, targets: dict, size: int, fraction, validation_data):
+    """Keras' validation_split: the last ``fraction`` of the samples (before
+    shuffling) becomes the validation data."""
+    ok = isinstance(fraction, (int, float)) and not isinstance(fraction, bool)
+    if not ok or not 0 <= fraction < 1:
+        raise ValidationError(
+            f"must be a number in [0, 1) (got {fraction!r})", attr="validation_split"
+        )
+    if not data:
+        raise ValidationError(
+            "validation_split needs input data x to split", attr="validation_split"
+        )
+    split = int(size * (1 - fraction))
+    if split == 0 or split == size:
+        raise ValidationError(
+            f"splitting {size} samples at {fraction} leaves "
+            f"{'no training' if split == 0 else 'no validation'} samples",
+            attr="validation_split",
+        )
+    train_x = {k: v[:split] for k, v in data.items()}
+    train_y = {k: v[:split] for k, v in targets.items()}
+    if validation_data is None:
+        validation_data = (
+            {k: v[split:] for k, v in data.items()},
+            {k: v[split:] for k, v in targets.items()},
+        )
+    return train_x, train_y, validation_data
