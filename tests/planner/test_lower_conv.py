@@ -360,13 +360,13 @@ THREAD_SCRIPT = textwrap.dedent(
         nengo.Probe(out)
     x = np.random.RandomState(0).randn(2, 3, conv.size_in)
     with nengo_native.Simulator(net, minibatch_size=2, progress_bar=False) as sim:
-        sim._trainer.prepare()
+        sim.trainer.prepare()
         runtime = sim._engine.runtime
         samples, _, error = runtime.run(3, {u: x}, training=True)
         assert error is None
         runtime.backward([np.cos(np.arange(s.size)).reshape(s.shape) for s in samples])
         # Parameters by signal: the arena's layout may differ between processes.
-        trainer = sim._trainer
+        trainer = sim.trainer
         grads = [trainer.gradient(p.key).ravel() for p in trainer.params]
         assert len(grads) == 2 and all(np.abs(g).max() > 0 for g in grads)
         result = np.concatenate([samples[0].ravel()] + grads)

@@ -82,7 +82,7 @@ def test_smoothed_lif_gradient_is_the_soft_rate_curve():
         nengo_native.configure_settings(lif_smoothing=0.1)
     with nengo_native.Simulator(net, progress_bar=False) as sim:
         assert "neurons_lif_rate_smoothed" in kernel_kinds(sim)
-        trainer = sim._trainer
+        trainer = sim.trainer
         trainer.prepare()
         runtime = trainer.runtime
         samples, _, _ = runtime.run(1, inputs(inp, batch=1, steps=1), training=True)
@@ -273,7 +273,7 @@ def test_check_gradients_reports_a_wrong_gradient():
     """The checker itself fails loudly when analytic and numeric disagree."""
     net, inp = two_layer(nengo.RectifiedLinear())
     with nengo_native.Simulator(net, progress_bar=False) as sim:
-        trainer = sim._trainer
+        trainer = sim.trainer
         original = trainer.gradient
         trainer.gradient = lambda key: 2 * original(key)
         with pytest.raises(nengo.exceptions.SimulationError, match="differ"):
@@ -292,7 +292,7 @@ def test_gradients_do_not_depend_on_thread_count():
             with nengo_native.Simulator(
                 net, minibatch_size=4, progress_bar=False
             ) as sim:
-                trainer = sim._trainer
+                trainer = sim.trainer
                 trainer.prepare()
                 samples, _, _ = trainer.runtime.run(
                     5, inputs(inp, batch=4, steps=5), training=True

@@ -187,7 +187,7 @@ def test_learning_rate_scheduler(sim_and_data):
         callbacks=[callbacks.LearningRateScheduler(schedule)],
     )
     assert seen == [(0, 0.05), (1, 0.1), (2, 0.05)]
-    assert sim._trainer.compiled.optimizer.learning_rate == pytest.approx(0.1 / 3)
+    assert sim.trainer.compiled.optimizer.learning_rate == pytest.approx(0.1 / 3)
     bad = callbacks.LearningRateScheduler(lambda epoch, lr: -1.0)
     with pytest.raises(ValidationError, match="returned -1.0"):
         sim.fit({inp: x}, {p_out: y}, callbacks=[bad])
@@ -328,7 +328,7 @@ def test_unlabelled_probes_get_readable_history_names():
             nengo.Probe(anon),
         ]
     with nengo_native.Simulator(net, progress_bar=False) as sim:
-        names = sim._trainer._names
+        names = sim.trainer._names
     assert [names[p] for p in probes] == [
         "probe_out",
         "probe_hidden",

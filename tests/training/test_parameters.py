@@ -35,12 +35,12 @@ def test_save_load_round_trip_is_exact(tmp_path):
     with nengo_native.Simulator(net, minibatch_size=4, progress_bar=False) as sim:
         trained(sim, inp, p)
         path = sim.save_params(tmp_path / "params")
-        saved = [sim._trainer.get(q.key) for q in sim.trainable_parameters]
+        saved = [sim.trainer.get(q.key) for q in sim.trainable_parameters]
     assert path.endswith(".npz")
     with nengo_native.Simulator(net, minibatch_size=4, progress_bar=False) as sim:
-        fresh = [sim._trainer.get(q.key) for q in sim.trainable_parameters]
+        fresh = [sim.trainer.get(q.key) for q in sim.trainable_parameters]
         sim.load_params(tmp_path / "params")
-        loaded = [sim._trainer.get(q.key) for q in sim.trainable_parameters]
+        loaded = [sim.trainer.get(q.key) for q in sim.trainable_parameters]
     assert any(not np.array_equal(a, b) for a, b in zip(saved, fresh))
     for a, b in zip(saved, loaded):
         assert np.array_equal(a, b)

@@ -92,7 +92,7 @@ def test_training_forward_is_the_spiking_model(neuron_type, method):
     x = inputs(inp)
     with nengo_native.Simulator(net, minibatch_size=2, progress_bar=False) as sim:
         expected = sim.predict(x)
-        trainer = sim._trainer
+        trainer = sim.trainer
         trainer.prepare()
         samples, _, error = trainer.runtime.run(10, x, training=True)
         assert error is None
@@ -128,7 +128,7 @@ def test_gradients_identical_for_1_and_2_threads(method, recurrent):
             with nengo_native.Simulator(
                 net, minibatch_size=4, progress_bar=False, seed=2
             ) as sim:
-                trainer = sim._trainer
+                trainer = sim.trainer
                 trainer.prepare()
                 samples, _, _ = trainer.runtime.run(
                     10, inputs(inp, batch=4), training=True

@@ -201,7 +201,7 @@ def test_minibatch_gradient_is_the_mean_of_item_gradients():
         with nengo_native.Simulator(
             net, minibatch_size=minibatch_size, progress_bar=False
         ) as sim:
-            trainer = sim._trainer
+            trainer = sim.trainer
             trainer.prepare()
             trainer.loss_and_gradients(
                 {inp: xs}, {p_out: ys}, 3, {p_out: losses.mse}, {}
