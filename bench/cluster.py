@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     for batch, r in rates.items():
         print(
             f"  batch {batch}: "
-            + ", ".join(f"{n}: {v:,.0f}" for n, v in zip(workers, r))
+            + ", ".join(f"{n}: {v:,.0f}" for n, v in zip(workers, r, strict=True))
         )
 
     result = {

@@ -79,7 +79,7 @@ def describe() -> dict[str, Any]:
 
 def _split(n: int, parts: int) -> list[slice]:
     edges = np.linspace(0, n, parts + 1).astype(int)
-    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
+    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
 
 
 def _stream(kind: str, a: np.ndarray, b: np.ndarray, c: np.ndarray, part: slice):

@@ -8,7 +8,8 @@ build the same networks (see `bench.worker`).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import nengo
 import numpy as np
@@ -269,7 +270,7 @@ def dense(
         )
         ens = [nengo.Ensemble(n_neurons, dimensions) for _ in range(n_ensembles)]
         nengo.Connection(stim, ens[0])
-        for pre, post in zip(ens[:-1], ens[1:]):
+        for pre, post in zip(ens[:-1], ens[1:], strict=True):
             weights = rng.randn(n_neurons, n_neurons) / (n_neurons * 10)
             nengo.Connection(pre.neurons, post.neurons, transform=weights, synapse=0.01)
         probe = nengo.Probe(ens[-1], synapse=0.01)

@@ -288,7 +288,7 @@ def plot(path: str, rows: list[dict[str, Any]], minibatches: list[int]) -> None:
         ax0.legend()
 
     styles = {"nengo": ":", "native": "-", "nengo_dl": "--"}
-    for r, label in zip(rows, labels):
+    for r, label in zip(rows, labels, strict=True):
         for sim, e in r["simulators"].items():
             if not e["ok"]:
                 continue

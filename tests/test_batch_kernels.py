@@ -94,7 +94,7 @@ def test_batch_items_equal_batch_one(optimize, dtype, batch):
     model = build(optimize)
     one = run(model, 1, dtype)
     many = run(model, batch, dtype)
-    for a, b in zip(one, many):
+    for a, b in zip(one, many, strict=True):
         assert b.shape[1] == batch
         assert np.any(a != 0)
         for item in range(batch):

@@ -8,7 +8,6 @@ such a namespace, in a subprocess, and each case below reports one of its result
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -27,6 +26,8 @@ HERE = Path(__file__).parent
 CASES_FILE = HERE / "ray_cluster" / "cases.py"
 sys.path.insert(0, str(HERE / "ray_cluster"))
 from split_model import make_data, make_model  # noqa: E402
+
+import private_net  # noqa: E402
 
 # The cases of tests/ray_cluster/cases.py, as pytest names them.
 CLUSTER_CASES = [
@@ -167,35 +168,17 @@ def test_import_error_names_the_extra():
 # -- the cluster tests, in a private network namespace -----------------------------
 
 
-def _private_net_prefix() -> list[str] | str:
-    """The command prefix that runs in a network namespace with only loopback, or
-    the reason it cannot."""
-    if os.environ.get("NENGO_NATIVE_PRIVATE_NET") == "1":
-        return []  # already inside one (e.g. .ci/run set it up)
-    if shutil.which("unshare") is None or shutil.which("ip") is None:
-        return "needs `unshare` and `ip` (util-linux, iproute2) for a private network"
-    if os.geteuid() != 0:
-        return "needs root for `unshare -n` (a private network for Ray)"
-    return ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"]
-
-
 @pytest.fixture(scope="session")
 def cluster_results():
     """Runs tests/ray_cluster/cases.py once; ``{case: (outcome, message)}``."""
     pytest.importorskip("ray")
-    prefix = _private_net_prefix()
+    prefix = private_net.prefix()
     if isinstance(prefix, str):
         pytest.skip(prefix)
     # not pytest's tmp_path: other pytest runs on the machine prune those folders
     out = Path(tempfile.mkdtemp(prefix="nengo_native_ray_cluster_"))
     junit = out / "junit.xml"
-    env = dict(
-        os.environ,
-        NENGO_NATIVE_PRIVATE_NET="1",
-        RAY_USAGE_STATS_ENABLED="0",
-        PYTHONUNBUFFERED="1",
-    )
-    env.pop("RAY_ADDRESS", None)
+    env = private_net.environment()
     command = [
         *prefix,
         sys.executable,
@@ -210,8 +193,8 @@ def cluster_results():
     ]
     logs = []
     for _ in range(2):
-        # Ray's files (sockets, session logs) in a folder of this run's own
-        env["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="nnray", dir="/tmp")
+        if logs:  # Ray's files (sockets, session logs) in a folder of each run's own
+            env["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="nnray", dir="/tmp")
         junit.unlink(missing_ok=True)
         try:
             proc = subprocess.run(

@@ -71,5 +71,5 @@ def test_simulators_in_two_threads_do_not_interfere():
         t.start()
     for t in threads:
         t.join()
-    for got, want in zip(results, expected):
+    for got, want in zip(results, expected, strict=True):
         assert np.array_equal(got, want)

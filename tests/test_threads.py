@@ -67,7 +67,7 @@ def test_same_results_for_1_and_2_threads(restore_threads, optimize, minibatch_s
             runs.append([sim.data[p].copy() for p in net.my_probes])
     spikes = runs[0][3]
     assert spikes.any(), "the big ensemble should spike, or the test checks nothing"
-    for one, two in zip(*runs):
+    for one, two in zip(*runs, strict=True):
         assert np.array_equal(one, two)
 
 

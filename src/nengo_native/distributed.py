@@ -29,8 +29,8 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from collections.abc import Iterable
-from typing import Any, Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 try:
     import ray

@@ -185,7 +185,7 @@ class Engine:
         """Run ``n_steps`` and append the probes' samples to their records (those
         before an error too)."""
         samples, error = self.run_keeping(n_steps, data)
-        for plan_probe, chunk in zip(self.program.probes, samples):
+        for plan_probe, chunk in zip(self.program.probes, samples, strict=True):
             self.records[plan_probe.probe].append(chunk)
         if error is not None:
             raise error
@@ -242,7 +242,7 @@ class Engine:
                         self.reseed(first_item)
                         first_item += self.minibatch_size
                     samples = self.run(n_steps, data, float_errors=False)
-                    for plan_probe, chunk in zip(probes, samples):
+                    for plan_probe, chunk in zip(probes, samples, strict=True):
                         outputs[plan_probe.probe].append(np.moveaxis(chunk, 1, 0))
                     tracker.total_progress.step()
         finally:

@@ -140,7 +140,7 @@ class Runtime:
         """Put back a `save_state` state; ``sync=False`` leaves nengo's views of
         integer signals (the step counter) behind until a later restore."""
         values, int_arena = state
-        for r, v in zip(self._written, values):
+        for r, v in zip(self._written, values, strict=True):
             self.arena[r] = v
         self.int_arena[:] = int_arena
         if sync:
@@ -384,7 +384,7 @@ class Runtime:
                 if step.producer is None and node in data:
                     self._restore_constant(step)
         written = self.executor.samples_written
-        samples = [buf[:k] for buf, k in zip(buffers, written)]
+        samples = [buf[:k] for buf, k in zip(buffers, written, strict=True)]
         return samples, self.executor.steps_completed, error
 
     def _feed_index(self, step: FeedStep) -> np.ndarray:

@@ -21,5 +21,5 @@ def run_batched(
     engine = Engine(program, has_minibatch_axis=True)
     engine.reset(seed)
     samples = engine.run(n_steps, {})
-    data = {p.probe: s for p, s in zip(program.probes, samples)}
+    data = {p.probe: s for p, s in zip(program.probes, samples, strict=True)}
     return data, program.fallback_ops

@@ -290,7 +290,7 @@ def test_backward_matches_finite_differences(case, batch):
         executor.arena[:] = values
         buffers = [np.zeros((n_steps, batch, n)) for n in sizes]
         executor.run(n_steps, buffers, [], training=training)
-        return sum(np.sum(w * b) for w, b in zip(weights, buffers))
+        return sum(np.sum(w * b) for w, b in zip(weights, buffers, strict=True))
 
     loss(arena, training=True)
     executor.backward(weights)

@@ -133,7 +133,7 @@ def test_scalar_dotinc_native():
             results.append([np.array(sim.signals[s]) for s in sigs])
             if simulator is nengo_native.Simulator:
                 assert not [op for op in sim.fallback_operators if type(op) is DotInc]
-    for want, got in zip(*results):
+    for want, got in zip(*results, strict=True):
         assert np.array_equal(want, got)
 
 
@@ -221,7 +221,9 @@ def test_integer_signals_run_natively_and_stay_integers():
                 assert sim.fallback_operators == []
             return [np.array(sim.signals[s]) for s in (y, y_float, scalar)]
 
-    for ref, native in zip(run(nengo.Simulator), run(nengo_native.Simulator)):
+    for ref, native in zip(
+        run(nengo.Simulator), run(nengo_native.Simulator), strict=True
+    ):
         assert native.dtype == ref.dtype
         assert np.array_equal(native, ref)
 
@@ -305,7 +307,7 @@ def test_spike_products_give_each_item_its_own_run(pairs, minibatch_size):
         for item in (0, minibatch_size - 1):
             one.reset()
             one.run_steps(n_steps, data={u: data[item : item + 1]})
-            for p, out in zip(probes, batched):
+            for p, out in zip(probes, batched, strict=True):
                 np.testing.assert_array_equal(out[item], one.data[p])
     assert not np.array_equal(batched[0][0], batched[0][-1])
 

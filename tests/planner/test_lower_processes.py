@@ -157,5 +157,5 @@ def test_modes_on_a_hand_built_model(mode, synapse):
             results.append([np.array(sim.signals[s]) for s in sigs])
             if simulator is nengo_native.Simulator:
                 assert filter_fallbacks(sim) == []
-    for a, b in zip(*results):
+    for a, b in zip(*results, strict=True):
         assert np.allclose(a, b, atol=1e-12, rtol=0)

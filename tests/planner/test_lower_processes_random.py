@@ -78,7 +78,7 @@ def data_of(sim, probes) -> list[np.ndarray]:
 
 
 def assert_all_close(ref, got, probes):
-    for p, x, y in zip(probes, ref, got):
+    for p, x, y in zip(probes, ref, got, strict=True):
         assert np.allclose(x, y, atol=1e-12, rtol=0), p
 
 
@@ -249,5 +249,5 @@ def test_thread_count_does_not_change_noise(tmp_path):
         subprocess.run([sys.executable, str(script), str(out)], env=env, check=True)
         with np.load(out) as f:
             results.append([f[k] for k in sorted(f.files)])
-    for a, b in zip(*results):
+    for a, b in zip(*results, strict=True):
         assert np.array_equal(a, b)

@@ -147,7 +147,7 @@ def test_map_runs_networks(cluster):
 
     sizes = [10, 20, 30]
     out = cluster.map(run, sizes)
-    for n, result in zip(sizes, out):
+    for n, result in zip(sizes, out, strict=True):
         np.testing.assert_array_equal(result, run(n))
 
 
@@ -170,7 +170,7 @@ def test_predict_worker_killed(cluster, reference, tmp_path):
     out = cluster.predict(net, {stim: x}, minibatch_size=2, seed=SEED)
     assert marker.exists()
     assert cluster.stats["lost"] >= 1
-    for probe, probe0 in zip(probes, probes0):
+    for probe, probe0 in zip(probes, probes0, strict=True):
         np.testing.assert_array_equal(out[probe], ref[probe0])
 
 
@@ -298,6 +298,6 @@ def test_predict_node_removed(ray_cluster, cluster, reference, tmp_path):
     out = cluster.predict(net, {stim: x}, minibatch_size=1, seed=SEED)
     remover.join()
     assert cluster.stats["lost"] >= 1, "the node left after the call"
-    for probe, probe0 in zip(probes, probes0):
+    for probe, probe0 in zip(probes, probes0, strict=True):
         np.testing.assert_array_equal(out[probe], ref[probe0])
     assert len([n for n in ray.nodes() if n["Alive"]]) == 1

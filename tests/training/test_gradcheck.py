@@ -301,5 +301,5 @@ def test_gradients_do_not_depend_on_thread_count():
                 results.append([trainer.gradient(p.key) for p in trainer.params])
     finally:
         _core.set_num_threads(previous)
-    for a, b in zip(*results):
+    for a, b in zip(*results, strict=True):
         assert np.array_equal(a, b)

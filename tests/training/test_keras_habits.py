@@ -130,7 +130,7 @@ def test_terminate_on_nan_is_on_by_default(sim_and_data):
     assert len(history.history["loss"]) < 100
     assert not np.isfinite(history.history["loss"][-1])
     restored = sim.get_nengo_params(sim.model.toplevel.ensembles)
-    for a, b in zip(finite, restored):
+    for a, b in zip(finite, restored, strict=True):
         for key in a:
             np.testing.assert_array_equal(np.asarray(a[key]), np.asarray(b[key]))
     assert before  # the model had ensembles to compare
@@ -167,7 +167,9 @@ def test_model_checkpoint_saves_through_save_params(sim_and_data, tmp_path):
     current = sim.get_nengo_params(sim.model.toplevel.ensembles)
     sim.fit({inp: x}, {p_out: y}, epochs=1)
     sim.load_params(every.saved[-1])
-    for a, b in zip(current, sim.get_nengo_params(sim.model.toplevel.ensembles)):
+    for a, b in zip(
+        current, sim.get_nengo_params(sim.model.toplevel.ensembles), strict=True
+    ):
         for key in a:
             np.testing.assert_array_equal(np.asarray(a[key]), np.asarray(b[key]))
 

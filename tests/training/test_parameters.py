@@ -41,8 +41,8 @@ def test_save_load_round_trip_is_exact(tmp_path):
         fresh = [sim.trainer.get(q.key) for q in sim.trainable_parameters]
         sim.load_params(tmp_path / "params")
         loaded = [sim.trainer.get(q.key) for q in sim.trainable_parameters]
-    assert any(not np.array_equal(a, b) for a, b in zip(saved, fresh))
-    for a, b in zip(saved, loaded):
+    assert any(not np.array_equal(a, b) for a, b in zip(saved, fresh, strict=True))
+    for a, b in zip(saved, loaded, strict=True):
         assert np.array_equal(a, b)
 
 

@@ -96,7 +96,7 @@ def test_training_forward_is_the_spiking_model(neuron_type, method):
         trainer.prepare()
         samples, _, error = trainer.runtime.run(10, x, training=True)
         assert error is None
-        for plan_probe, sample in zip(sim.program.probes, samples):
+        for plan_probe, sample in zip(sim.program.probes, samples, strict=True):
             np.testing.assert_allclose(
                 sample.swapaxes(0, 1), expected[plan_probe.probe], rtol=1e-9, atol=1e-9
             )
@@ -137,7 +137,7 @@ def test_gradients_identical_for_1_and_2_threads(method, recurrent):
                 results.append([trainer.gradient(p.key) for p in trainer.params])
     finally:
         _core.set_num_threads(previous)
-    for a, b in zip(*results):
+    for a, b in zip(*results, strict=True):
         assert np.array_equal(a, b)
 
 

@@ -151,7 +151,7 @@ def test_trained_weights_stored_by_columns_read_and_reset(pairs):
     with nengo_native.Simulator(net, minibatch_size=8, progress_bar=False) as sim:
         assert len(sim.program.layout.column_major) == 1
         built = [sim.data[c].weights.copy() for c in conns]
-        for c, weights in zip(conns, built):
+        for c, weights in zip(conns, built, strict=True):
             np.testing.assert_array_equal(weights, c.transform.init)
             signal = sim.model.sig[c]["weights"]
             np.testing.assert_array_equal(sim.signals[signal], c.transform.init)
@@ -160,10 +160,10 @@ def test_trained_weights_stored_by_columns_read_and_reset(pairs):
         trained = [sim.data[c].weights.copy() for c in conns]
         assert not np.allclose(trained[0], built[0])
         sim.reset(include_trainable=False)
-        for c, weights in zip(conns, trained):
+        for c, weights in zip(conns, trained, strict=True):
             np.testing.assert_array_equal(sim.data[c].weights, weights)
         sim.reset()
-        for c, weights in zip(conns, built):
+        for c, weights in zip(conns, built, strict=True):
             np.testing.assert_array_equal(sim.data[c].weights, weights)
 
 

@@ -231,7 +231,7 @@ class Layout:
         if offsets is None:
             strides = self.elemstrides(sig)
             offsets = np.full(sig.shape, self.start(sig), dtype=np.int64)
-            for axis, (n, stride) in enumerate(zip(sig.shape, strides)):
+            for axis, (n, stride) in enumerate(zip(sig.shape, strides, strict=True)):
                 shape = [1] * sig.ndim
                 shape[axis] = n
                 step = np.arange(n, dtype=np.int64) * stride
@@ -249,7 +249,11 @@ class Layout:
     def _vec_ref(self, sig: Signal):
         if sig.ndim == 0:
             return (self.start(sig), 1, 1, self.bstride(sig))
-        dims = [(n, s) for n, s in zip(sig.shape, self.elemstrides(sig)) if n != 1]
+        dims = [
+            (n, s)
+            for n, s in zip(sig.shape, self.elemstrides(sig), strict=True)
+            if n != 1
+        ]
         if len(dims) > 1:
             return None
         n, stride = dims[0] if dims else (1, 1)
@@ -325,7 +329,10 @@ def disjoint(layout: Layout, reads, writes) -> bool:
         # The usual case, contiguous signals: compare ranges, not elements.
         written_ranges.sort()
         ends = [end for _, end in written_ranges]
-        if any(start < end for (start, _), end in zip(written_ranges[1:], ends)):
+        if any(
+            start < end
+            for (start, _), end in zip(written_ranges[1:], ends[:-1], strict=True)
+        ):
             return False
         starts = [start for start, _ in written_ranges]
         for start, end in read_ranges:

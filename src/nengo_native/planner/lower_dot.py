@@ -77,7 +77,7 @@ class ElementwiseIncLowering(Lowering):
         if not all(layout.is_dense_float(s) and s.ndim <= 2 for s in sigs):
             return None
         a, x, y = (shape2d(s.shape) for s in sigs)
-        for da, dx, dy in zip(a, x, y):
+        for da, dx, dy in zip(a, x, y, strict=True):
             if not (da in (1, dy) and dx in (1, dy) and max(da, dx) == dy):
                 return None  # nengo's make_step raises its BuildError for these
         return self.kind
@@ -154,7 +154,7 @@ def int_dot_ok(op: DotInc, layout: Layout) -> bool:
     # nengo reshapes a vector-vector dot (a scalar) into Y of size 1; nothing else
     if getattr(op, "reshape", None) and not (op.A.ndim == 1 and op.Y.shape == (1,)):
         return False
-    if not all(i or layout.is_dense_float(s) for i, s in zip(ints, sigs)):
+    if not all(i or layout.is_dense_float(s) for i, s in zip(ints, sigs, strict=True)):
         return False
     if op.A.ndim not in (1, 2) or op.X.ndim != 1 or op.Y.ndim != 1:
         return False

@@ -312,7 +312,7 @@ def _whitesignal_table(op: SimProcess, dt: float, rng) -> np.ndarray:
 
 
 def _piecewise_points(process: Piecewise):
-    tp, yp = zip(*sorted(process.data.items()))
+    tp, yp = zip(*sorted(process.data.items()), strict=True)
     return tp, yp
 
 
@@ -571,7 +571,7 @@ class LookupLowering(ProcessLowering):
     def _tables(self, ops, layout: Layout, seeds, first_item=0) -> tuple[dict, list]:
         ptr, bstride, tables, meta = [], [], [], []
         size = 0
-        for op, s0 in zip(ops, seeds):
+        for op, s0 in zip(ops, seeds, strict=True):
             mode, rows, table, aux = _lookup_table(op, layout, s0, first_item)
             ptr.append(size)
             block = rows * op.output.size

@@ -61,7 +61,7 @@ def lower_spiking_training(ops, layout, options: dict, signal_refs):
     if entry is None:
         if not getattr(ops[0].neurons, "spiking", False):
             return None  # rate neurons train as themselves
-        names = sorted({_describe(op) for op, m in zip(ops, chosen) if m})
+        names = sorted({_describe(op) for op, m in zip(ops, chosen, strict=True) if m})
         supported = ", ".join(t.__name__ for t in SPIKING_TRAIN)
         raise BuildError(
             "spiking_aware_training has no backward pass for "

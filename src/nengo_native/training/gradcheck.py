@@ -10,7 +10,12 @@ def _projection_loss(runtime, data, n_steps, weights) -> float:
     samples, _, error = runtime.run(n_steps, data, training=True)
     if error is not None:
         raise error
-    return float(sum(np.sum(w * s, dtype=np.float64) for w, s in zip(weights, samples)))
+    return float(
+        sum(
+            np.sum(w * s, dtype=np.float64)
+            for w, s in zip(weights, samples, strict=True)
+        )
+    )
 
 
 def check_gradients(trainer, x, n_steps, eps, max_checks, rtol, seed) -> dict:
@@ -29,7 +34,8 @@ def check_gradients(trainer, x, n_steps, eps, max_checks, rtol, seed) -> dict:
         # Rounding in the loss limits what a difference quotient can resolve: below
         # this a derivative counts as matched (relative error at most rtol).
         magnitude = sum(
-            np.sum(np.abs(w * s), dtype=np.float64) for w, s in zip(weights, samples)
+            np.sum(np.abs(w * s), dtype=np.float64)
+            for w, s in zip(weights, samples, strict=True)
         )
         resolution = 10 * np.finfo(samples[0].dtype).eps * magnitude / eps
         runtime.backward(weights)

@@ -36,7 +36,7 @@ Accepted specs (`get_loss`)
 
 from __future__ import annotations
 
-from typing import Callable, Union
+from collections.abc import Callable
 
 import numpy as np
 from nengo.exceptions import ValidationError
@@ -62,7 +62,7 @@ __all__ = [
 #: finite loss.
 EPSILON = 1e-7
 
-ArrayLike = Union[np.ndarray, list, float]
+ArrayLike = np.ndarray | list | float
 
 
 def _as_float_array(x, what: str, loss: Loss) -> np.ndarray:

@@ -29,8 +29,7 @@ subclass (made with its defaults), or ``"sgd"``, ``"adam"``, ``"rmsprop"``.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping
-from typing import Callable, Union
+from collections.abc import Callable, Hashable, Mapping
 
 import numpy as np
 from nengo.exceptions import ValidationError
@@ -39,7 +38,7 @@ __all__ = ["SGD", "Adam", "Optimizer", "RMSprop", "get_optimizer"]
 
 #: A learning rate: a positive number, or ``schedule(iteration) -> float``
 #: called once per `Optimizer.apply` with the 0-based count of earlier calls.
-LearningRate = Union[float, Callable[[int], float]]
+LearningRate = float | Callable[[int], float]
 
 
 def _check_number(obj, name, value, low, high, low_inclusive=True):

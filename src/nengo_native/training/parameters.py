@@ -69,7 +69,7 @@ def load_params(trainer, path: str | os.PathLike) -> None:
         )
     if found.shape != expected.shape or not np.all(found == expected):
         diff = next(
-            (f"{a} != {b}" for a, b in zip(found, expected) if a != b),
+            (f"{a} != {b}" for a, b in zip(found, expected, strict=False) if a != b),
             f"{len(found)} parameters saved, {len(expected)} expected",
         )
         raise ValidationError(
@@ -87,7 +87,7 @@ def load_params(trainer, path: str | os.PathLike) -> None:
                 f"{path!r} holds NaN or infinite values for {p}", attr="path"
             )
         values.append(value)
-    for p, value in zip(trainer.params, values):
+    for p, value in zip(trainer.params, values, strict=True):
         trainer.set(p.key, value)
 
 
@@ -175,7 +175,7 @@ def get_nengo_params(engine, objs, as_dict: bool):
     objects = [objs] if single else list(objs)
     params = [nengo_params(engine, obj) for obj in objects]
     if as_dict:
-        return {str(obj): p for obj, p in zip(objects, params)}
+        return {str(obj): p for obj, p in zip(objects, params, strict=True)}
     return params[0] if single else params
 
 
