@@ -1,7 +1,7 @@
 """Execute the tutorial notebooks and store their outputs (figures included) in them.
 
     .venv/bin/python scripts/run_notebooks.py [docs/notebooks/NAME.ipynb ...]
-    .venv/bin/python scripts/run_notebooks.py --figures-only   # only refresh docs/images
+    .venv/bin/python scripts/run_notebooks.py --figures-only  # only docs/images
 
 It also copies one stored figure of each notebook to docs/images/NAME.png, the figures
 docs/index.md shows.
@@ -55,7 +55,10 @@ def export_figure(path):
 def run(path):
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
-        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        nb,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
     )
     client.execute()
     for cell in nb.cells:  # no execution timing or ids that change on every run
