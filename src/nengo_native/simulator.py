@@ -75,6 +75,16 @@ class Simulator:
         (``data=``) and state; parameters are shared. Above 1, probe data gets a
         leading minibatch axis; None (the default) or 1 runs one copy with nengo's
         shapes.
+    exact : bool, optional
+        True (the default): results match `nengo.Simulator` bit for bit for the
+        same seed (spikes included), whatever the thread count, and a minibatch
+        item equals the same input run alone. False: the throughput mode, also
+        for training (``fit``, ``evaluate``, ``predict``, ``check_gradients``):
+        vector ``exp``/``log`` of a few ULP in the neuron kernels, products over
+        the minibatch summed in any order; outputs and firing rates agree with
+        the exact mode statistically, not bit for bit. Results are still
+        deterministic for a given machine, thread count and minibatch size (see
+        ``docs/performance.md``, "exact=False").
 
     Attributes
     ----------
@@ -98,8 +108,14 @@ class Simulator:
         optimize: bool = True,
         dtype=None,
         minibatch_size: int | None = None,
+        exact: bool = True,
     ):
         self.closed = True  # until construction succeeds
+        if not isinstance(exact, (bool, np.bool_)):
+            raise ValidationError(
+                f"must be True or False (got {exact!r})", attr="exact"
+            )
+        self.exact = bool(exact)
         self._signals = None
         self.progress_bar = check_progress_bar(progress_bar)
         self.optimize = optimize
@@ -140,6 +156,7 @@ class Simulator:
                 optimize=optimize,
                 training=training,
                 progress=pt,
+                exact=self.exact,
             )
             check_memory(state_bytes(program), items)
             self._engine = Engine(
