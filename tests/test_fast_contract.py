@@ -136,3 +136,35 @@ def test_fast_rate_neurons_close(dtype):
             outs.append(sim.data[p])
     rtol = 1e-5 if dtype == "float32" else 1e-12
     np.testing.assert_allclose(outs[1], outs[0], rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize(
+    "neuron_type, smoothing, kind",
+    [
+        (nengo.LIFRate(), None, "neurons_lif_rate_fast"),
+        (nengo.LIF(), None, "neurons_lif_rate_fast"),
+    ],
+)
+def test_fast_mode_gradients(neuron_type, smoothing, kind):
+    """Training follows exact=False, and float64 gradients still match central
+    finite differences to 1e-4. (The smoothed LIF gradient is a surrogate, which
+    finite differences do not check in either mode.)"""
+    with nengo.Network(seed=3) as net:
+        if smoothing is not None:
+            nengo_native.configure_settings(lif_smoothing=smoothing)
+        inp = nengo.Node(np.zeros(2))
+        a = nengo.Ensemble(12, 2, neuron_type=neuron_type)
+        out = nengo.Node(size_in=1)
+        nengo.Connection(inp, a, synapse=0.01)
+        nengo.Connection(a, out, function=lambda x: x[0] * x[1], synapse=0.01)
+        nengo.Probe(out)
+    x = {inp: np.random.RandomState(0).uniform(-1, 1, size=(2, 4, 2))}
+    with nengo_native.Simulator(
+        net, minibatch_size=2, progress_bar=False, seed=1, exact=False
+    ) as sim:
+        kinds = {
+            s.training_kind or s.kind for s in sim.program.steps if hasattr(s, "kind")
+        }
+        assert kind in kinds, kinds
+        errors = sim.check_gradients(x, max_checks=6, rtol=1e-4)
+    assert errors and max(errors.values()) <= 1e-4
