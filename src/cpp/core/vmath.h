@@ -14,6 +14,10 @@
 
 #include "simd.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace nengo_native {
 namespace vmath {
 
@@ -96,6 +100,27 @@ NENGO_NATIVE_INLINE V<T> from_bits(M<T> m) {
 template <typename T>
 NENGO_NATIVE_INLINE V<T> select(M<T> m, V<T> a, V<T> b) {
   return from_bits<T>((m & bits<T>(a)) | (~m & bits<T>(b)));
+}
+
+// Bit i set where lane i of the mask is set: the lanes' sign bits, gathered by SSE2's
+// movemask on each 16-byte half (part of every x86-64 baseline; a lane loop elsewhere).
+template <typename T>
+NENGO_NATIVE_INLINE unsigned mask_bits(M<T> m) {
+#if defined(__SSE2__)
+  __m128i half[2];
+  std::memcpy(half, &m, sizeof half);
+  if constexpr (sizeof(T) == 4) {
+    return static_cast<unsigned>(_mm_movemask_ps(_mm_castsi128_ps(half[0]))) |
+           static_cast<unsigned>(_mm_movemask_ps(_mm_castsi128_ps(half[1]))) << 4;
+  } else {
+    return static_cast<unsigned>(_mm_movemask_pd(_mm_castsi128_pd(half[0]))) |
+           static_cast<unsigned>(_mm_movemask_pd(_mm_castsi128_pd(half[1]))) << 2;
+  }
+#else
+  unsigned bits = 0;
+  for (int64_t i = 0; i < kWidth<T>; ++i) bits |= (m[i] != 0 ? 1u : 0u) << i;
+  return bits;
+#endif
 }
 
 // Whether any lane of the mask is set.

@@ -28,14 +28,12 @@ using vmath::load_part;
 using vmath::splat;
 using vmath::store_part;
 
-// Appends e + lane for the set lanes of `m` (branch-free: every lane writes its slot, and
-// the count advances by the set ones). `list` needs kWidth spare slots past its end.
+// Appends e + lane for the set lanes of `m`: one iteration per set lane (they are few:
+// spikes and neurons leaving their refractory period).
 template <typename T>
 NENGO_NATIVE_INLINE void append_lanes(vmath::M<T> m, int32_t e, int32_t* list, int64_t& count) {
-  for (int64_t i = 0; i < vmath::kWidth<T>; ++i) {
-    list[count] = e + static_cast<int32_t>(i);
-    count += m[i] != 0;
-  }
+  for (unsigned bits = vmath::mask_bits<T>(m); bits != 0; bits &= bits - 1)
+    list[count++] = e + __builtin_ctz(bits);
 }
 
 // vmath::select with the lane type deduced from the vectors.
@@ -106,8 +104,8 @@ struct LifFastCore {
       store_part(out + e, sel(s, splat(spike), vzero), m);
       const V clipped = sel(v1 < min_voltage, splat(min_voltage), v1);
       store_part(v + e, sel(part, v0, sel(s, v1, clipped)), m);
-      if (vmath::any<T>(part)) append_lanes<T>(part, static_cast<int32_t>(e), partial, n_partial);
-      if (vmath::any<T>(s)) append_lanes<T>(s, static_cast<int32_t>(e), spiked, n_spiked);
+      append_lanes<T>(part, static_cast<int32_t>(e), partial, n_partial);
+      append_lanes<T>(s, static_cast<int32_t>(e), spiked, n_spiked);
     }
     // Leaving the refractory period inside the step: a partial decay, maybe a spike.
     for (int64_t k = 0; k < n_partial; k += W) {
