@@ -114,6 +114,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="nengo,native,nengo_dl",
         help="comma-separated; nengo_dl is skipped where it cannot be imported",
     )
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--fast",
+        dest="fast",
+        action="store_true",
+        default=False,
+        help="also run nengo_native with exact=False (rows 'native_fast')",
+    )
+    mode.add_argument(
+        "--exact",
+        dest="fast",
+        action="store_false",
+        help="nengo_native in its exact mode only (the default)",
+    )
     p.add_argument(
         "--nengodl-python",
         help="interpreter of an environment with NengoDL (e.g. /tmp/ndl/bin/python)",
@@ -151,7 +165,7 @@ def _interpreters(sims: list[str], nengodl_python: str | None) -> dict[str, Any]
     """Interpreter per simulator, or the reason it is unavailable (a str)."""
     out: dict[str, Any] = {}
     for sim in sims:
-        if sim in ("nengo", "native"):
+        if sim in ("nengo", "native", "native_fast"):
             out[sim] = sys.executable
         elif sim == "nengo_dl":
             if nengodl_python:
@@ -168,7 +182,7 @@ def _interpreters(sims: list[str], nengodl_python: str | None) -> dict[str, Any]
 def _minibatch_support(sim: str) -> bool:
     if sim == "nengo":
         return False
-    if sim == "native":
+    if sim in ("native", "native_fast"):
         import nengo_native
 
         return supports_minibatch(nengo_native.Simulator)
@@ -275,6 +289,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     neuron_types = _csv(args.neuron_types, NEURON_TYPES, "neuron type")
     minibatches = sorted({1} | {int(m) for m in _csv(args.minibatch)})
     sims = _csv(args.simulators, report.SIM_ORDER, "simulator")
+    if args.fast and "native_fast" not in sims:
+        at = sims.index("native") + 1 if "native" in sims else len(sims)
+        sims.insert(at, "native_fast")
     pythons = _interpreters(sims, args.nengodl_python)
 
     info = machine.describe()
@@ -374,7 +391,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "repeats": args.repeats,
                 "warmup": args.warmup,
                 "dtype": args.dtype,
-                "optimize": not (sim == "native" and args.no_optimize),
+                "optimize": not (sim.startswith("native") and args.no_optimize),
                 "decoder_cache": args.decoder_cache,
                 "output": os.path.join(tmp, f"{model}-{size}-{nt}-{sim}.npy")
                 if mb == 1

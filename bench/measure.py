@@ -28,7 +28,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "size": "small",
     "neuron_type": "lif",
     "seed": 0,
-    "simulator": "nengo",  # "nengo", "native" or "nengo_dl"
+    # "nengo", "native", "native_fast" (exact=False) or "nengo_dl"
+    "simulator": "nengo",
     "minibatch": 1,
     "steps": 1000,
     "repeats": 3,
@@ -89,10 +90,12 @@ def _make_simulator(cfg: dict[str, Any], net: Any) -> tuple[Any, dict[str, Any]]
         sim = nengo.Simulator(net, seed=cfg["seed"], progress_bar=False)
         build = time.perf_counter() - start
         return sim, {"build_s": build, "dtype": "float64"}
-    if name == "native":
+    if name in ("native", "native_fast"):
         import nengo_native
 
         kwargs: dict[str, Any] = {"dtype": cfg["dtype"], "optimize": cfg["optimize"]}
+        if name == "native_fast":
+            kwargs["exact"] = False
         if mb != 1 or supports_minibatch(nengo_native.Simulator):
             if not supports_minibatch(nengo_native.Simulator):
                 raise ValueError("nengo_native.Simulator has no minibatch_size yet")
@@ -132,7 +135,7 @@ def _operator_counts(cfg: dict[str, Any], sim: Any) -> dict[str, Any]:
     if name == "nengo":
         n = len(sim.step_order)
         return {"ops_before": n, "ops_after": n, "fallback_ops": 0}
-    if name == "native":
+    if name in ("native", "native_fast"):
         fallback = sim.fallback_operators
         steps = sim.program.steps
         callbacks = sum(1 for s in steps if type(s).__name__ == "CallbackStep")
@@ -186,7 +189,7 @@ def measure(cfg: dict[str, Any]) -> dict[str, Any]:
     net, probe = make(cfg["model"], cfg["size"], cfg["neuron_type"], cfg["seed"])
     if cfg["simulator"] == "nengo_dl":
         import nengo_dl  # noqa: F401  (imports TensorFlow before the baseline)
-    elif cfg["simulator"] == "native":
+    elif cfg["simulator"] in ("native", "native_fast"):
         import nengo_native  # noqa: F401
     baseline = _peak_rss_mb()
 

@@ -1,7 +1,10 @@
 """Time each kernel of a model's Program on its own (steps/s of the kernel alone).
 
 python bench/profile_kernels.py integrator medium [--steps 500] [--dtype float64]
-    [--minibatch 32]
+    [--minibatch 32] [--fast]
+
+``--fast`` plans the throughput mode (``exact=False``). Neuron kernels also show
+nanoseconds per neuron-step (minibatch items count as neurons).
 """
 
 from __future__ import annotations
@@ -39,10 +42,15 @@ def main(argv=None) -> None:
     parser.add_argument("--dtype", default="float64")
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--minibatch", type=int, default=1)
+    parser.add_argument("--fast", action="store_true", help="exact=False")
     args = parser.parse_args(argv)
     net, _ = make(args.model, args.size)
     sim = nengo_native.Simulator(
-        net, progress_bar=False, dtype=args.dtype, minibatch_size=args.minibatch
+        net,
+        progress_bar=False,
+        dtype=args.dtype,
+        minibatch_size=args.minibatch,
+        exact=not args.fast,
     )
     program, rt = sim.program, sim._engine.runtime
     layout = program.layout
@@ -52,6 +60,7 @@ def main(argv=None) -> None:
     total = 0.0
     rows = []
     by_kind = defaultdict(float)
+    neurons = defaultdict(int)
     for k, step in enumerate(program.steps):
         if not isinstance(step, KernelStep):
             continue
@@ -64,6 +73,8 @@ def main(argv=None) -> None:
         us = best_of(lambda ex=ex: ex.run(args.steps, [], [])) / args.steps * 1e6
         total += us
         by_kind[step.kind] += us
+        if step.kind.startswith("neurons_"):
+            neurons[step.kind] += sum(op.J.size for op in step.ops) * args.minibatch
         rows.append((us, k, step.kind, len(step.ops)))
     # The whole program, for the overhead between kernels.
     whole = best_of(lambda: sim.run_steps(args.steps)) / args.steps * 1e6
@@ -72,7 +83,10 @@ def main(argv=None) -> None:
         f"whole run {whole:.1f}"
     )
     for kind, us in sorted(by_kind.items(), key=lambda kv: -kv[1]):
-        print(f"  {kind:28s} {us:9.1f} us ({100 * us / total:4.1f}%)")
+        per = ""
+        if neurons[kind]:
+            per = f"  {1e3 * us / neurons[kind]:.2f} ns/neuron-step"
+        print(f"  {kind:28s} {us:9.1f} us ({100 * us / total:4.1f}%){per}")
     print("top steps:")
     for us, k, kind, n in sorted(rows, reverse=True)[: args.top]:
         print(f"  #{k:4d} {kind:28s} ops={n:5d} {us:9.1f} us")

@@ -10,7 +10,8 @@ import numpy as np
 
 from bench.cost import bytes_per_step, flops_per_step
 
-SIM_ORDER = ("nengo", "native", "nengo_dl")
+SIM_ORDER = ("nengo", "native", "native_fast", "nengo_dl")
+"""Simulators in table order; ``native_fast`` is nengo_native with ``exact=False``."""
 """Simulators in the order they are shown."""
 
 
@@ -287,7 +288,7 @@ def plot(path: str, rows: list[dict[str, Any]], minibatches: list[int]) -> None:
     if others:
         ax0.legend()
 
-    styles = {"nengo": ":", "native": "-", "nengo_dl": "--"}
+    styles = {"nengo": ":", "native": "-", "native_fast": "-.", "nengo_dl": "--"}
     for r, label in zip(rows, labels, strict=True):
         for sim, e in r["simulators"].items():
             if not e["ok"]:

@@ -21,14 +21,13 @@ from nengo_native.planner import KernelStep, plan_model
 from nengo_native.training.config import training_options
 
 
-def plan_network(net, batch: int = 1, training: dict | None = None):
+def plan_network(net, batch: int = 1, training: dict | None = None, exact: bool = True):
     """The Program the simulator would run for ``net`` (a `nengo.Network`, or an
     already built `nengo.builder.Model`), without nengo's optimizer."""
+    kwargs = dict(minibatch_size=batch, optimize=False, training=training, exact=exact)
     if isinstance(net, Model):
-        return plan_model(
-            model=net, minibatch_size=batch, optimize=False, training=training
-        )
-    return plan_model(net, minibatch_size=batch, optimize=False, training=training)
+        return plan_model(model=net, **kwargs)
+    return plan_model(net, **kwargs)
 
 
 SCHEMAS = _core.kernel_schemas()
@@ -190,6 +189,10 @@ def programs():
         # simulator does (spiking_aware_training is per ensemble)
         planned[("spiking_aware", 0, batch)] = plan_network(
             spiking_aware_net(), batch=batch, training=training_options
+        )
+    for i, training in enumerate(TRAINING):  # the throughput mode's kernels
+        planned[("neuron_types_fast", i, 2)] = plan_network(
+            neuron_types_net(), batch=2, training=training, exact=False
         )
     return planned
 

@@ -71,6 +71,13 @@ def check_progress_bar(progress_bar):
     )
 
 
+def check_exact(exact) -> bool:
+    """The contract a simulator keeps: exact (True) or throughput (False)."""
+    if not isinstance(exact, (bool, np.bool_)):
+        raise ValidationError(f"must be True or False (got {exact!r})", attr="exact")
+    return bool(exact)
+
+
 def check_run_time(time_in_seconds) -> float:
     """A length of time to run: a finite, non-negative number."""
     try:

@@ -25,6 +25,7 @@ from .inputs import (
     check_data,
     check_dt,
     check_dtype,
+    check_exact,
     check_memory,
     check_minibatch_size,
     check_positive,
@@ -77,6 +78,16 @@ class Simulator(TrainingFront):
         (``data=``) and state; parameters are shared. Above 1, probe data gets a
         leading minibatch axis; None (the default) or 1 runs one copy with nengo's
         shapes.
+    exact : bool, optional
+        True (the default): results match `nengo.Simulator` bit for bit for the
+        same seed (spikes included), whatever the thread count, and a minibatch
+        item equals the same input run alone. False: the throughput mode, also
+        for training (``fit``, ``evaluate``, ``predict``, ``check_gradients``):
+        vector ``exp``/``log`` of a few ULP in the neuron kernels, products over
+        the minibatch summed in any order; outputs and firing rates agree with
+        the exact mode statistically, not bit for bit. Results are still
+        deterministic for a given machine, thread count and minibatch size (see
+        ``docs/performance.md``, "exact=False").
 
     Attributes
     ----------
@@ -100,10 +111,12 @@ class Simulator(TrainingFront):
         optimize: bool = True,
         dtype=None,
         minibatch_size: int | None = None,
+        exact: bool = True,
         **kwargs,
     ):
         self.closed = True  # until construction succeeds
         refuse("Simulator", kwargs)
+        self.exact = check_exact(exact)
         self._signals = None
         self.progress_bar = check_progress_bar(progress_bar)
         self.optimize = optimize
@@ -138,6 +151,7 @@ class Simulator(TrainingFront):
                 # settings of the model's top-level network, which building sets
                 training=training_options,
                 progress=pt,
+                exact=self.exact,
             )
             check_memory(state_bytes(program), items)
             self._engine = Engine(

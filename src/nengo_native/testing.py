@@ -25,3 +25,22 @@ class Simulator32(Simulator):
 
     def __init__(self, *args, dtype=None, **kwargs):
         super().__init__(*args, dtype="float32" if dtype is None else dtype, **kwargs)
+
+
+class SimulatorFast(Simulator):
+    """`nengo_native.Simulator` in the throughput mode (``exact=False``) unless told.
+
+    CI runs nengo's suite with it in float64 and, as `SimulatorFast32`, in float32,
+    skipping the tests listed in ``tests/nengo_fast_unsupported.txt`` (tests that
+    assert bit-equality with nengo or between runs, each with its reason).
+    """
+
+    def __init__(self, *args, exact=False, **kwargs):
+        super().__init__(*args, exact=exact, **kwargs)
+
+
+class SimulatorFast32(SimulatorFast):
+    """`SimulatorFast` in float32 unless a dtype is given (see `Simulator32`)."""
+
+    def __init__(self, *args, dtype=None, **kwargs):
+        super().__init__(*args, dtype="float32" if dtype is None else dtype, **kwargs)

@@ -579,16 +579,6 @@ void PointNeuronKernel<T, Model>::backward(const Context<T>& ctx, T* grad) {
 
 namespace {
 
-// J, output and the model's states as refs, its constants as one real per op.
-template <template <typename> class Model>
-KernelSchema point_neuron_schema() {
-  KernelSchema schema;
-  schema.vecs({"J", "output"});
-  for (const char* name : Model<double>::kStateNames) schema.vecs({name});
-  for (const char* name : Model<double>::kParamNames) schema.reals({name});
-  return schema.chains();
-}
-
 template <template <typename> class Model>
 struct PointNeurons {
   template <typename T>

@@ -41,6 +41,18 @@ class PointNeuronKernel : public Kernel<T> {
   int64_t work_ = 0;
 };
 
+// The parameters of a point-neuron kernel: J, output and the model's states as refs, its
+// constants as one real per op. The exact kernels and their throughput siblings
+// (neurons_fast.h) declare the same.
+template <template <typename> class Model>
+KernelSchema point_neuron_schema() {
+  KernelSchema schema;
+  schema.vecs({"J", "output"});
+  for (const char* name : Model<double>::kStateNames) schema.vecs({name});
+  for (const char* name : Model<double>::kParamNames) schema.reals({name});
+  return schema.chains();
+}
+
 // StochasticSpiking and PoissonSpiking: spikes drawn from the op's own numpy RandomState.
 //
 // The generator state is copied from `rng.get_state()` when the model is planned; from then

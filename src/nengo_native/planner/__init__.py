@@ -33,6 +33,7 @@ from . import (  # noqa: F401
     lower_neurons,
     lower_processes,
 )
+from .fast import fast_kind
 from .layout import Layout
 from .lowering import Lowering, lowering_for, written_signals
 from .program import CallbackStep, FeedStep, KernelStep, ProbePlan, Program, RngUse
@@ -75,6 +76,7 @@ def plan_model(
     optimize: bool = True,
     training: dict | None = None,
     progress: ProgressTracker | None = None,
+    exact: bool = True,
 ) -> Program:
     """The whole pipeline in one call: build ``network`` with nengo's builder,
     optionally run nengo's operator-merging optimizer, and plan the result.
@@ -98,6 +100,9 @@ def plan_model(
         returns them.
     progress : nengo.utils.progress.ProgressTracker, optional
         Tracker whose stages show building, optimizing and planning.
+    exact : bool
+        Plan exact kernels (bit for bit nengo's numbers), or where False their
+        throughput siblings (see `plan`).
 
     Returns
     -------
@@ -118,7 +123,9 @@ def plan_model(
     with progress.next_stage("Planning", "Planning"):
         if callable(training):  # settings read from the built model
             training = training(model)
-        program = plan(model, step_order, dg, minibatch_size, dtype, training)
+        program = plan(
+            model, step_order, dg, minibatch_size, dtype, training, exact=exact
+        )
     return program
 
 
@@ -129,6 +136,8 @@ def plan(
     minibatch_size: int = 1,
     dtype=np.float64,
     training: dict | None = None,
+    *,
+    exact: bool = True,
 ) -> Program:
     """Turn a built (and optionally optimized) nengo model into a `Program`.
 
@@ -148,6 +157,11 @@ def plan(
     training : dict, optional
         Training settings (``lif_smoothing``) for the kernels that replace
         spiking neurons in training runs.
+    exact : bool
+        True: every kernel replays nengo's arithmetic (bit for bit, whatever the
+        thread count and minibatch). False: the throughput mode, where a kernel
+        with a fast sibling (`fast.FAST_KINDS`) runs that instead, forward and in
+        training; ``program.exact`` records the choice.
     """
     training = training or {}
     # The clock is the same for every minibatch item: TimeUpdate's signals stay shared.
@@ -179,7 +193,9 @@ def plan(
         clock=[base for base in bases if base in clock],
         column_major=column_major,
     )
-    program = Program(layout, model=model, step_order=list(step_order), dg=dg)
+    program = Program(
+        layout, model=model, step_order=list(step_order), dg=dg, exact=exact
+    )
 
     level = levels(dg, step_order)
     position = {op: i for i, op in enumerate(step_order)}
@@ -207,11 +223,14 @@ def plan(
         ops, chain_ptr = chain_order(ops)
         params = lowering.lower(ops, layout)
         params["chain_ptr"] = chain_ptr
-        step = KernelStep(lowering.kernel_kind(key), params, ops)
+        kind = lowering.kernel_kind(key)
+        step = KernelStep(kind if exact else fast_kind(kind, params), params, ops)
         counterpart = lowering.lower_training(ops, layout, training)
         if counterpart is not None:
             step.training_kind, step.training_params = counterpart
             step.training_params["chain_ptr"] = chain_ptr
+        if not exact and step.training_kind is not None:
+            step.training_kind = fast_kind(step.training_kind, step.training_params)
         if _overrides(lowering, "reseed"):
             step.reseed = functools.partial(lowering.reseed, ops, layout=layout)
         scheduled.append((order, step))

@@ -95,6 +95,7 @@ class Program:
     steps: list = field(default_factory=list)
     probes: list[ProbePlan] = field(default_factory=list)
     rng_uses: list[RngUse] = field(default_factory=list)
+    exact: bool = True  # exact kernels, or their throughput siblings (planner.fast)
 
     @property
     def minibatch_size(self) -> int:

@@ -1,0 +1,413 @@
+#include "neurons_fast.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "../core/parallel.h"
+#include "../core/vmath.h"
+
+namespace nengo_native {
+namespace {
+
+// Neurons are updated in chunks of this many (a multiple of every vector width), so that
+// strided signals and follow-up lists fit in stack scratch.
+constexpr int64_t kChunk = 256;
+// Work is cut into blocks of this many neurons so that one big ensemble still spreads over
+// threads; a neuron's arithmetic does not depend on the block it falls in.
+constexpr int64_t kBlockNeurons = 2048;
+// A vectorized neuron costs a fraction of the exact kernels' (kNeuronWork): fewer, bigger
+// parallel regions pay.
+constexpr int64_t kFastNeuronWork = 4;
+
+using vmath::load_part;
+using vmath::splat;
+using vmath::store_part;
+
+// Appends e + lane for the set lanes of `m`: one iteration per set lane (they are few:
+// spikes and neurons leaving their refractory period).
+template <typename T>
+NENGO_NATIVE_INLINE void append_lanes(vmath::M<T> m, int32_t e, int32_t* list, int64_t& count) {
+  for (unsigned bits = vmath::mask_bits<T>(m); bits != 0; bits &= bits - 1)
+    list[count++] = e + __builtin_ctz(bits);
+}
+
+// vmath::select with the lane type deduced from the vectors.
+template <typename V, typename M>
+NENGO_NATIVE_INLINE V sel(M m, V a, V b) {
+  M ai, bi;
+  std::memcpy(&ai, &a, sizeof a);
+  std::memcpy(&bi, &b, sizeof b);
+  const M r = (m & ai) | (~m & bi);
+  V out;
+  std::memcpy(&out, &r, sizeof out);
+  return out;
+}
+
+template <typename T>
+NENGO_NATIVE_INLINE vmath::V<T> gather(const T* p, const int32_t* idx, int64_t m, T fill) {
+  vmath::V<T> v = splat(fill);
+  for (int64_t i = 0; i < m; ++i) v[i] = p[idx[i]];
+  return v;
+}
+
+template <typename T>
+NENGO_NATIVE_INLINE void scatter(T* p, const int32_t* idx, int64_t m, vmath::V<T> v) {
+  for (int64_t i = 0; i < m; ++i) p[idx[i]] = v[i];
+}
+
+// nengo's LIF update with vector transcendentals. The common case (a neuron outside its
+// refractory period, or inside it for the whole step) needs no transcendental: one vector
+// pass does it and lists the neurons whose refractory period ends inside the step (their
+// decay needs expm1) and those that spike (their spike time needs log). Those lists are
+// then processed W at a time in vector lanes too.
+template <typename T>
+struct LifFastCore {
+  T dt, tau_rc, neg_inv_tau_rc, tau_ref, min_voltage, spike, decay;
+  LifFastCore(double dt_, double tau_rc_, double tau_ref_, double min_voltage_, double amplitude)
+      : dt(T(dt_)),
+        tau_rc(T(tau_rc_)),
+        neg_inv_tau_rc(T(-1.0 / tau_rc_)),
+        tau_ref(T(tau_ref_)),
+        min_voltage(T(min_voltage_)),
+        spike(T(amplitude / dt_)),
+        decay(T(std::expm1(-dt_ / tau_rc_))) {}
+
+  // The spike time's refractory period: tau_ref + dt + tau_rc log1p(-(v - 1) / (j - 1)),
+  // with 1 + that argument formed as one quotient.
+  NENGO_NATIVE_INLINE vmath::V<T> refractory(vmath::V<T> j, vmath::V<T> v) const {
+    return (tau_ref + dt) + tau_rc * vmath::log<T>((j - v) / (j - T(1)));
+  }
+
+  NENGO_NATIVE_INLINE void block(int64_t n, const T* __restrict j, T* __restrict out,
+                                 T* __restrict v, T* __restrict rt) const {
+    using V = vmath::V<T>;
+    using M = vmath::M<T>;
+    constexpr int64_t W = vmath::kWidth<T>;
+    const V vdt = splat(dt), vzero = splat(T(0));
+    int32_t partial[kChunk + W], spiked[kChunk + W];
+    int64_t n_partial = 0, n_spiked = 0;
+    for (int64_t e = 0; e < n; e += W) {
+      const int64_t m = std::min(W, n - e);
+      const V r = load_part(rt + e, m, T(0)) - dt;
+      store_part(rt + e, r, m);
+      const V d = vdt - r;
+      const M full = d >= vdt, none = d <= vzero;
+      const M part = ~(full | none);
+      const V v0 = load_part(v + e, m, T(0));
+      const V v1 = v0 - (load_part(j + e, m, T(0)) - v0) * sel(full, splat(decay), vzero);
+      const M s = (v1 > T(1)) & ~part;
+      store_part(out + e, sel(s, splat(spike), vzero), m);
+      const V clipped = sel(v1 < min_voltage, splat(min_voltage), v1);
+      store_part(v + e, sel(part, v0, sel(s, v1, clipped)), m);
+      append_lanes<T>(part, static_cast<int32_t>(e), partial, n_partial);
+      append_lanes<T>(s, static_cast<int32_t>(e), spiked, n_spiked);
+    }
+    // Leaving the refractory period inside the step: a partial decay, maybe a spike.
+    for (int64_t k = 0; k < n_partial; k += W) {
+      const int64_t m = std::min(W, n_partial - k);
+      const int32_t* idx = partial + k;
+      const V jv = gather(j, idx, m, T(0)), v0 = gather(v, idx, m, T(0));
+      const V r = gather(rt, idx, m, T(0));
+      V d = vdt - r;
+      d = sel(d < vzero, vzero, d);
+      d = sel(d > vdt, vdt, d);
+      const V v1 = v0 - (jv - v0) * vmath::expm1<T>(d * neg_inv_tau_rc);
+      const M s = v1 > T(1);
+      scatter(out, idx, m, sel(s, splat(spike), vzero));
+      const V clipped = sel(v1 < min_voltage, splat(min_voltage), v1);
+      if (vmath::any<T>(s)) {
+        scatter(rt, idx, m, sel(s, refractory(jv, v1), r));
+        scatter(v, idx, m, sel(s, vzero, clipped));
+      } else {
+        scatter(v, idx, m, clipped);
+      }
+    }
+    // Spikes: their time inside the step starts the refractory period.
+    for (int64_t k = 0; k < n_spiked; k += W) {
+      const int64_t m = std::min(W, n_spiked - k);
+      const int32_t* idx = spiked + k;
+      // Padding lanes get a harmless quotient (never stored).
+      const V jv = gather(j, idx, m, T(3)), v1 = gather(v, idx, m, T(2));
+      scatter(rt, idx, m, refractory(jv, v1));
+      scatter(v, idx, m, vzero);
+    }
+  }
+};
+
+// LIFRate's rate amplitude / (tau_ref + tau_rc log1p(1 / (j - 1))) and its slope; the
+// log's argument 1 + 1 / (j - 1) is formed as the quotient j / (j - 1).
+template <typename T>
+struct LifRateFastCore {
+  T tau_rc, tau_ref, amplitude;
+  LifRateFastCore(double tau_rc_, double tau_ref_, double amplitude_)
+      : tau_rc(T(tau_rc_)), tau_ref(T(tau_ref_)), amplitude(T(amplitude_)) {}
+
+  NENGO_NATIVE_INLINE vmath::V<T> rate(vmath::V<T> j) const {
+    const vmath::V<T> jm = j - T(1);
+    const vmath::M<T> above = jm > T(0);
+    const vmath::V<T> q = sel(above, j / jm, splat(T(2)));
+    const vmath::V<T> r = amplitude / (tau_ref + tau_rc * vmath::log<T>(q));
+    return sel(above, r, splat(T(0)));
+  }
+
+  // d(rate)/dJ at j - 1 = jm (0 where jm <= 0, where the rate is flat).
+  NENGO_NATIVE_INLINE vmath::V<T> slope(vmath::V<T> jm) const {
+    const vmath::M<T> above = jm > T(0);
+    const vmath::V<T> safe = sel(above, jm, splat(T(1)));
+    const vmath::V<T> denom = tau_ref + tau_rc * vmath::log<T>((safe + T(1)) / safe);
+    const vmath::V<T> d = (amplitude * tau_rc) / (denom * denom * safe * (safe + T(1)));
+    return sel(above, d, splat(T(0)));
+  }
+};
+
+// The models: the exact kernels' parameter and state names (the planner passes the same
+// arrays), a vector `block` over unit-stride neurons, and for rate types `slope_lanes`.
+template <typename T>
+struct LifFast {
+  static constexpr std::array<const char*, 2> kStateNames{{"voltage", "refractory_time"}};
+  static constexpr std::array<const char*, 4> kParamNames{
+      {"tau_rc", "tau_ref", "min_voltage", "amplitude"}};
+  LifFastCore<T> core;
+  LifFast(const std::array<double, 4>& p, double dt) : core(dt, p[0], p[1], p[2], p[3]) {}
+  NENGO_NATIVE_INLINE void block(int64_t n, const T* j, T* out, T* v, T* rt) const {
+    core.block(n, j, out, v, rt);
+  }
+};
+
+template <typename T>
+struct AdaptiveLifFast {
+  static constexpr std::array<const char*, 3> kStateNames{
+      {"voltage", "refractory_time", "adaptation"}};
+  static constexpr std::array<const char*, 6> kParamNames{
+      {"tau_rc", "tau_ref", "min_voltage", "amplitude", "tau_n", "inc_n"}};
+  LifFastCore<T> core;
+  T rate, inc_n;
+  AdaptiveLifFast(const std::array<double, 6>& p, double dt)
+      : core(dt, p[0], p[1], p[2], p[3]), rate(T(dt / p[4])), inc_n(T(p[5])) {}
+  NENGO_NATIVE_INLINE void block(int64_t n, const T* __restrict j, T* __restrict out, T* v,
+                                 T* rt, T* __restrict a) const {
+    T j_in[kChunk];
+    for (int64_t e = 0; e < n; ++e) j_in[e] = j[e] - a[e];
+    core.block(n, j_in, out, v, rt);
+    for (int64_t e = 0; e < n; ++e) a[e] = a[e] + rate * (inc_n * out[e] - a[e]);
+  }
+};
+
+// Rate types: `lanes` maps W inputs to W outputs, `slope_lanes` gives d(out)/dJ.
+template <typename T>
+struct LifRateFast {
+  static constexpr std::array<const char*, 0> kStateNames{};
+  static constexpr std::array<const char*, 3> kParamNames{{"tau_rc", "tau_ref", "amplitude"}};
+  LifRateFastCore<T> core;
+  LifRateFast(const std::array<double, 3>& p, double) : core(p[0], p[1], p[2]) {}
+  NENGO_NATIVE_INLINE vmath::V<T> lanes(vmath::V<T> j) const { return core.rate(j); }
+  NENGO_NATIVE_INLINE vmath::V<T> slope_lanes(vmath::V<T> j) const {
+    return core.slope(j - T(1));
+  }
+};
+
+// The smoothed LIF rate's gradient (see SmoothedLifRate in neurons.cpp).
+template <typename T>
+struct SmoothedLifRateFast {
+  static constexpr std::array<const char*, 0> kStateNames{};
+  static constexpr std::array<const char*, 4> kParamNames{
+      {"tau_rc", "tau_ref", "amplitude", "sigma"}};
+  LifRateFastCore<T> core;
+  T sigma;
+  SmoothedLifRateFast(const std::array<double, 4>& p, double)
+      : core(p[0], p[1], p[2]), sigma(T(p[3])) {}
+  NENGO_NATIVE_INLINE vmath::V<T> lanes(vmath::V<T> j) const { return core.rate(j); }
+  NENGO_NATIVE_INLINE vmath::V<T> slope_lanes(vmath::V<T> j) const {
+    const vmath::V<T> z = (j - T(1)) / sigma;
+    const vmath::V<T> soft = sel(z > T(30), j - T(1), sigma * vmath::log1p<T>(vmath::exp<T>(z)));
+    const vmath::V<T> logistic = T(1) / (T(1) + vmath::exp<T>(-z));
+    return core.slope(soft) * logistic;
+  }
+};
+
+template <typename M, typename = void>
+struct HasLanes : std::false_type {};
+template <typename M>
+struct HasLanes<M, std::void_t<decltype(&M::slope_lanes)>> : std::true_type {};
+
+// n <= kChunk neurons at unit stride.
+template <typename Model, typename T, size_t... I>
+NENGO_NATIVE_INLINE void forward_unit(const Model& m, int64_t n, const T* j, T* out,
+                                      const std::array<T*, sizeof...(I)>& s,
+                                      std::index_sequence<I...>) {
+  if constexpr (HasLanes<Model>::value) {
+    constexpr int64_t W = vmath::kWidth<T>;
+    for (int64_t e = 0; e < n; e += W) {
+      const int64_t w = std::min(W, n - e);
+      store_part(out + e, m.lanes(load_part(j + e, w, T(0))), w);
+    }
+  } else {
+    m.block(n, j, out, s[I]...);
+  }
+}
+
+template <typename Model, typename T>
+NENGO_NATIVE_INLINE void backward_unit(const Model& m, int64_t n, const T* j, T* g_j, T* g_out) {
+  constexpr int64_t W = vmath::kWidth<T>;
+  for (int64_t e = 0; e < n; e += W) {
+    const int64_t w = std::min(W, n - e);
+    const vmath::V<T> go = load_part(g_out + e, w, T(0));
+    store_part(g_j + e, load_part(g_j + e, w, T(0)) + m.slope_lanes(load_part(j + e, w, T(0))) * go,
+               w);
+    store_part(g_out + e, splat(T(0)), w);
+  }
+}
+
+}  // namespace
+
+template <typename T, template <typename> class Model>
+FastNeuronKernel<T, Model>::FastNeuronKernel(const Params& p, const Shape& s) {
+  const size_t n = p.int_array("J_off").size();
+  j_ = read_vec_refs(p, "J", n, s.arena_size, s.minibatch_size);
+  out_ = read_vec_refs(p, "output", n, s.arena_size, s.minibatch_size);
+  for (size_t k = 0; k < kStates; ++k)
+    state_[k] = read_vec_refs(p, Model<T>::kStateNames[k], n, s.arena_size, s.minibatch_size);
+  constexpr size_t kParams = Model<T>::kParamNames.size();
+  std::array<const std::vector<double>*, kParams> columns{};
+  for (size_t k = 0; k < kParams; ++k) columns[k] = &p.real_array(Model<T>::kParamNames[k], n);
+  read_chain_ptr(p, n);  // validated for the Program's sake; elementwise work needs no chains
+  model_.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t size = out_[i].n;
+    if (j_[i].n != size) throw std::invalid_argument("neurons: J and output sizes differ");
+    for (size_t k = 0; k < kStates; ++k)
+      if (state_[k][i].n != size)
+        throw std::invalid_argument(std::string("neurons: state '") +
+                                    Model<T>::kStateNames[k] + "' size differs from output");
+    std::array<double, kParams> values{};
+    for (size_t k = 0; k < kParams; ++k) values[k] = (*columns[k])[i];
+    model_.emplace_back(values, s.dt);
+    for (int64_t b = 0; b < size; b += kBlockNeurons)
+      blocks_.push_back({static_cast<int64_t>(i), b, std::min(size, b + kBlockNeurons)});
+    work_ += size * s.minibatch_size * kFastNeuronWork;
+  }
+}
+
+template <typename T, template <typename> class Model>
+void FastNeuronKernel<T, Model>::forward(const Context<T>& ctx) {
+  const int64_t minibatch_size = ctx.minibatch_size;
+  const int64_t units = static_cast<int64_t>(blocks_.size()) * minibatch_size;
+  // Items are the inner index: with a minibatch at least the thread count, the static
+  // split hands each thread whole items of every block.
+  parallel_for(units, work_ >= kParallelThreshold, [&](int64_t w) {
+    const NeuronBlock& blk = blocks_[w / minibatch_size];
+    const int64_t b = w % minibatch_size;
+    const size_t i = static_cast<size_t>(blk.item);
+    const VecRef &j = j_[i], &o = out_[i];
+    std::array<const VecRef*, kStates> refs{};
+    bool unit = j.stride == 1 && o.stride == 1;
+    for (size_t k = 0; k < kStates; ++k) {
+      refs[k] = &state_[k][i];
+      unit = unit && refs[k]->stride == 1;
+    }
+    const Model<T>& m = model_[i];
+    for (int64_t c = blk.begin; c < blk.end; c += kChunk) {
+      const int64_t n = std::min(kChunk, blk.end - c);
+      const T* pj = ctx.data + j.off + b * j.bstride + c * j.stride;
+      T* po = ctx.data + o.off + b * o.bstride + c * o.stride;
+      std::array<T*, kStates> ps{};
+      for (size_t k = 0; k < kStates; ++k)
+        ps[k] = ctx.data + refs[k]->off + b * refs[k]->bstride + c * refs[k]->stride;
+      if (unit) {
+        vmath::on_best_isa([&] {
+          forward_unit(m, n, pj, po, ps, std::make_index_sequence<kStates>{});
+        });
+        continue;
+      }
+      // Strided signals (rare): through unit-stride scratch.
+      T sj[kChunk], so[kChunk], ss[kStates + 1][kChunk];
+      std::array<T*, kStates> pss{};
+      for (int64_t e = 0; e < n; ++e) sj[e] = pj[e * j.stride];
+      for (size_t k = 0; k < kStates; ++k) {
+        pss[k] = ss[k];
+        for (int64_t e = 0; e < n; ++e) ss[k][e] = ps[k][e * refs[k]->stride];
+      }
+      vmath::on_best_isa([&] {
+        forward_unit(m, n, sj, so, pss, std::make_index_sequence<kStates>{});
+      });
+      for (int64_t e = 0; e < n; ++e) po[e * o.stride] = so[e];
+      for (size_t k = 0; k < kStates; ++k)
+        for (int64_t e = 0; e < n; ++e) ps[k][e * refs[k]->stride] = ss[k][e];
+    }
+  });
+}
+
+template <typename T, template <typename> class Model>
+bool FastNeuronKernel<T, Model>::differentiable() const {
+  return HasLanes<Model<T>>::value;
+}
+
+template <typename T, template <typename> class Model>
+std::vector<VecRef> FastNeuronKernel<T, Model>::saved() const {
+  std::vector<VecRef> refs = j_;
+  for (size_t k = 0; k < kStates; ++k) refs.insert(refs.end(), state_[k].begin(), state_[k].end());
+  return refs;
+}
+
+template <typename T, template <typename> class Model>
+void FastNeuronKernel<T, Model>::backward(const Context<T>& ctx, T* grad) {
+  if constexpr (!HasLanes<Model<T>>::value) {
+    Kernel<T>::backward(ctx, grad);
+  } else {
+    const int64_t minibatch_size = ctx.minibatch_size;
+    const int64_t units = static_cast<int64_t>(blocks_.size()) * minibatch_size;
+    // Each neuron's adjoints are its own elements (the planner checks J and the output
+    // are disjoint), so neurons split over threads like forward().
+    parallel_for(units, work_ >= kParallelThreshold, [&](int64_t w) {
+      const NeuronBlock& blk = blocks_[w / minibatch_size];
+      const int64_t b = w % minibatch_size;
+      const size_t i = static_cast<size_t>(blk.item);
+      const VecRef &j = j_[i], &o = out_[i];
+      const Model<T>& m = model_[i];
+      for (int64_t c = blk.begin; c < blk.end; c += kChunk) {
+        const int64_t n = std::min(kChunk, blk.end - c);
+        const int64_t oj = j.off + b * j.bstride + c * j.stride;
+        const int64_t oo = o.off + b * o.bstride + c * o.stride;
+        if (j.stride == 1 && o.stride == 1) {
+          vmath::on_best_isa(
+              [&] { backward_unit(m, n, ctx.data + oj, grad + oj, grad + oo); });
+          continue;
+        }
+        T sj[kChunk], sgj[kChunk], sgo[kChunk];
+        for (int64_t e = 0; e < n; ++e) {
+          sj[e] = ctx.data[oj + e * j.stride];
+          sgj[e] = grad[oj + e * j.stride];
+          sgo[e] = grad[oo + e * o.stride];
+        }
+        vmath::on_best_isa([&] { backward_unit(m, n, sj, sgj, sgo); });
+        for (int64_t e = 0; e < n; ++e) {
+          grad[oj + e * j.stride] = sgj[e];
+          grad[oo + e * o.stride] = sgo[e];
+        }
+      }
+    });
+  }
+}
+
+template <typename T>
+using LifFastKernel = FastNeuronKernel<T, LifFast>;
+template <typename T>
+using AdaptiveLifFastKernel = FastNeuronKernel<T, AdaptiveLifFast>;
+template <typename T>
+using LifRateFastKernel = FastNeuronKernel<T, LifRateFast>;
+template <typename T>
+using SmoothedLifRateFastKernel = FastNeuronKernel<T, SmoothedLifRateFast>;
+
+REGISTER_KERNEL("neurons_lif_fast", LifFastKernel, point_neuron_schema<LifFast>());
+REGISTER_KERNEL("neurons_adaptive_lif_fast", AdaptiveLifFastKernel,
+                point_neuron_schema<AdaptiveLifFast>());
+REGISTER_KERNEL("neurons_lif_rate_fast", LifRateFastKernel, point_neuron_schema<LifRateFast>());
+REGISTER_KERNEL("neurons_lif_rate_smoothed_fast", SmoothedLifRateFastKernel,
+                point_neuron_schema<SmoothedLifRateFast>());
+
+}  // namespace nengo_native

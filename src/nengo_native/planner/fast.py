@@ -1,0 +1,28 @@
+"""The throughput mode (``exact=False``): which kernels replace the exact ones.
+
+Each fast kernel is a sibling of an exact kernel that takes the same parameters, so a
+lowering writes its parameters once and the plan only swaps the kind. Kinds not listed
+here run their exact kernel in both modes.
+
+What the fast kernels change (see ``docs/performance.md``, "exact=False"):
+
+- neurons: vector ``exp``/``expm1``/``log`` of a few ULP instead of numpy's libm
+  calls, every neuron in SIMD lanes (``src/cpp/kernels/neurons_fast.cpp``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# exact kind -> fast kind (same parameters).
+FAST_KINDS: dict[str, str] = {
+    "neurons_lif": "neurons_lif_fast",
+    "neurons_adaptive_lif": "neurons_adaptive_lif_fast",
+    "neurons_lif_rate": "neurons_lif_rate_fast",
+    "neurons_lif_rate_smoothed": "neurons_lif_rate_smoothed_fast",
+}
+
+
+def fast_kind(kind: str, params: dict[str, np.ndarray]) -> str:
+    """The kernel that runs a step of ``kind`` (with ``params``) when not exact."""
+    return FAST_KINDS.get(kind, kind)

@@ -1,0 +1,170 @@
+"""The accuracy contract of the throughput mode (``exact=False``), on every benchmark
+model over 5 seeds (small sizes, short runs):
+
+- the probed output's error against a reference (the exact mode in float64, the
+  closest to the ideal every model has) is no worse than 1.1x the exact float32
+  run's, averaged over the seeds;
+- each spiking ensemble's mean firing rate is within 1% of the exact mode's;
+- runs are deterministic for a fixed thread count and minibatch size.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import nengo
+import numpy as np
+import pytest
+from nengo.exceptions import ValidationError
+
+import nengo_native
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from bench.models import MODELS, make  # noqa: E402
+
+SEEDS = range(5)
+STEPS = 300
+
+
+def _spiking_probes(net):
+    with net:
+        return [
+            nengo.Probe(ens.neurons)
+            for ens in net.all_ensembles
+            if ens.neuron_type.spiking
+        ]
+
+
+def _run(model, seed, dtype, exact):
+    net, probe = make(model, "small", seed=seed)
+    rates = _spiking_probes(net)
+    with nengo_native.Simulator(
+        net, seed=seed, progress_bar=False, dtype=dtype, exact=exact
+    ) as sim:
+        sim.run_steps(STEPS)
+        out = np.array(sim.data[probe], dtype=np.float64)
+        mean_rates = [float(np.mean(sim.data[p])) for p in rates]
+    return out, mean_rates
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_fast_mode_accuracy(model):
+    err_exact, err_fast, scale = [], [], []
+    rates_exact, rates_fast = [], []
+    for seed in SEEDS:
+        ref, _ = _run(model, seed, "float64", True)
+        out32, r32 = _run(model, seed, "float32", True)
+        fast, rfast = _run(model, seed, "float32", False)
+        err_exact.append(np.sqrt(np.mean((out32 - ref) ** 2)))
+        err_fast.append(np.sqrt(np.mean((fast - ref) ** 2)))
+        scale.append(np.sqrt(np.mean(ref**2)))
+        rates_exact += r32
+        rates_fast += rfast
+    # A floor of 2% of the output's size: in these short runs one spike shifted by a
+    # step moves a filtered output by about that, and float32 rounding alone may
+    # happen to shift none (exact float32 then matches float64 to 1e-7).
+    floor = 0.02 * np.mean(scale)
+    assert np.mean(err_fast) <= 1.1 * np.mean(err_exact) + floor, (
+        err_fast,
+        err_exact,
+    )
+    rates_exact, rates_fast = np.array(rates_exact), np.array(rates_fast)
+    # Mean output over an ensemble is amplitude times its mean rate; near-silent
+    # ensembles (a few spikes in the run) compare to one spike's worth.
+    one_spike = 1.0 / (STEPS * 0.001) / 50
+    np.testing.assert_array_less(
+        np.abs(rates_fast - rates_exact), 0.01 * np.abs(rates_exact) + one_spike
+    )
+
+
+@pytest.mark.parametrize("minibatch", [1, 3])
+def test_fast_mode_deterministic(minibatch):
+    net, probe = make("integrator", "small", seed=1)
+    outs = []
+    for _ in range(2):
+        with nengo_native.Simulator(
+            net,
+            seed=2,
+            progress_bar=False,
+            dtype="float32",
+            exact=False,
+            minibatch_size=minibatch,
+        ) as sim:
+            sim.run_steps(100)
+            outs.append(sim.data[probe].copy())
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
+def test_fast_mode_plans_fast_kernels():
+    net, _ = make("integrator", "small")
+    with nengo_native.Simulator(net, progress_bar=False, exact=False) as sim:
+        kinds = {s.kind for s in sim.program.steps if hasattr(s, "kind")}
+        assert sim.exact is False and sim.program.exact is False
+    assert "neurons_lif_fast" in kinds and "neurons_lif" not in kinds
+    with nengo_native.Simulator(net, progress_bar=False) as sim:
+        kinds = {s.kind for s in sim.program.steps if hasattr(s, "kind")}
+        assert sim.exact is True
+    assert "neurons_lif" in kinds and "neurons_lif_fast" not in kinds
+
+
+@pytest.mark.parametrize("bad", [0, 1, "yes", None, 1.0])
+def test_exact_not_bool(bad):
+    with nengo.Network() as net:
+        nengo.Ensemble(5, 1)
+    with pytest.raises(ValidationError, match="exact"):
+        nengo_native.Simulator(net, exact=bad)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fast_rate_neurons_close(dtype):
+    """LIFRate in SIMD lanes agrees with the exact kernel to a few ULP."""
+    with nengo.Network(seed=0) as net:
+        stim = nengo.Node(np.linspace(-1, 1, 7))
+        ens = nengo.Ensemble(300, 7, neuron_type=nengo.LIFRate())
+        nengo.Connection(stim, ens)
+        p = nengo.Probe(ens.neurons)
+    outs = []
+    for exact in (True, False):
+        with nengo_native.Simulator(
+            net, progress_bar=False, dtype=dtype, exact=exact
+        ) as sim:
+            sim.run_steps(5)
+            outs.append(sim.data[p])
+    rtol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(outs[1], outs[0], rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize(
+    "neuron_type, smoothing, kind",
+    [
+        (nengo.LIFRate(), None, "neurons_lif_rate_fast"),
+        (nengo.LIF(), None, "neurons_lif_rate_fast"),
+    ],
+)
+def test_fast_mode_gradients(neuron_type, smoothing, kind):
+    """Training follows exact=False, and float64 gradients still match central
+    finite differences to 1e-4. (The smoothed LIF gradient is a surrogate, which
+    finite differences do not check in either mode.)"""
+    with nengo.Network(seed=3) as net:
+        if smoothing is not None:
+            nengo_native.configure_settings(lif_smoothing=smoothing)
+        inp = nengo.Node(np.zeros(2))
+        a = nengo.Ensemble(12, 2, neuron_type=neuron_type)
+        out = nengo.Node(size_in=1)
+        nengo.Connection(inp, a, synapse=0.01)
+        nengo.Connection(a, out, function=lambda x: x[0] * x[1], synapse=0.01)
+        nengo.Probe(out)
+    x = {inp: np.random.RandomState(0).uniform(-1, 1, size=(2, 4, 2))}
+    with nengo_native.Simulator(
+        net, minibatch_size=2, progress_bar=False, seed=1, exact=False
+    ) as sim:
+        kinds = {
+            s.training_kind or s.kind for s in sim.program.steps if hasattr(s, "kind")
+        }
+        assert kind in kinds, kinds
+        errors = sim.check_gradients(x, max_checks=6, rtol=1e-4)
+    assert errors and max(errors.values()) <= 1e-4
