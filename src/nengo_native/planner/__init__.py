@@ -34,6 +34,7 @@ from . import (  # noqa: F401
 )
 from .layout import Layout
 from .lowering import Lowering, lowering_for, written_signals
+from .merge import coalesce_dots, grouped_bases, lower_block_diagonal
 from .program import CallbackStep, FeedStep, KernelStep, ProbePlan, Program, RngUse
 from .schedule import chain_order, levels
 
@@ -71,12 +72,12 @@ def plan_model(
     dt: float = 0.001,
     minibatch_size: int = 1,
     dtype=np.float64,
-    optimize: bool = True,
+    optimize: bool | str = True,
     training: dict | None = None,
     progress: ProgressTracker | None = None,
 ) -> Program:
-    """The whole pipeline in one call: build ``network`` with nengo's builder,
-    optionally run nengo's operator-merging optimizer, and plan the result.
+    """The whole pipeline in one call: build ``network`` with nengo's builder, merge
+    operators (in the planner, or with nengo's optimizer), and plan the result.
 
     Parameters
     ----------
@@ -90,8 +91,10 @@ def plan_model(
         Number of minibatch items.
     dtype : numpy.dtype
         Float type of the arena.
-    optimize : bool
-        Run nengo's optimizer before planning.
+    optimize : bool or "nengo"
+        True: the planner merges operators (`merge`), linear in their number;
+        ``"nengo"``: nengo's operator-merging optimizer rewrites the model first
+        (what `nengo.Simulator` does); False: no merging.
     training : dict, optional
         Training settings (see `plan`).
     progress : nengo.utils.progress.ProgressTracker, optional
@@ -109,12 +112,20 @@ def plan_model(
     if network is not None:
         model.build(network, progress=progress.next_stage("Building", "Build"))
     dg = operator_dependency_graph(model.operators)
-    if optimize:
+    if optimize == "nengo":
         with progress.next_stage("Building (running optimizer)", "Optimization"):
             nengo_optimize(model, dg)
     step_order = [op for op in toposort(dg) if hasattr(op, "make_step")]
     with progress.next_stage("Planning", "Planning"):
-        program = plan(model, step_order, dg, minibatch_size, dtype, training)
+        program = plan(
+            model,
+            step_order,
+            dg,
+            minibatch_size,
+            dtype,
+            training,
+            merge=optimize is True,
+        )
     return program
 
 
@@ -125,6 +136,8 @@ def plan(
     minibatch_size: int = 1,
     dtype=np.float64,
     training: dict | None = None,
+    *,
+    merge: bool = False,
 ) -> Program:
     """Turn a built (and optionally optimized) nengo model into a `Program`.
 
@@ -144,6 +157,9 @@ def plan(
     training : dict, optional
         Training settings (``lif_smoothing``) for the kernels that replace
         spiking neurons in training runs.
+    merge : bool
+        Lay signals out in group order and coalesce adjacent products into
+        block-diagonal ones (see `merge`), instead of nengo's optimizer.
     """
     training = training or {}
     # The clock is the same for every minibatch item: TimeUpdate's signals stay shared.
@@ -160,6 +176,9 @@ def plan(
         for sig in written_signals(op)
     }
     bases = collect_bases(model, step_order)
+    level = levels(dg, step_order)
+    if merge:
+        bases = grouped_bases(model, step_order, level, bases)
     # Only nodes whose output some operator uses can be fed; a fed node's output
     # differs per minibatch item even when nothing else writes it.
     used = set(bases)
@@ -177,7 +196,6 @@ def plan(
     )
     program = Program(layout, model=model, step_order=list(step_order), dg=dg)
 
-    level = levels(dg, step_order)
     position = {op: i for i, op in enumerate(step_order)}
     groups = defaultdict(list)  # (level, group key) -> ops, in step order
     for op in step_order:
@@ -200,6 +218,16 @@ def plan(
             scheduled.append((order, callback_step(op)))
             continue
         lowering = lowering_for(ops[0])
+        if merge and key == lower_dot.DotIncLowering.kind:
+            runs, ops = coalesce_dots(ops, layout)
+            if runs:
+                merged = [op for run in runs for op in run]
+                params = lower_block_diagonal(runs, layout)
+                order = (lvl, min(position[op] for op in merged))
+                scheduled.append((order, KernelStep("bsr_dot_inc", params, merged)))
+            if not ops:
+                continue
+            order = (lvl, position[ops[0]])
         ops, chain_ptr = chain_order(ops)
         params = lowering.lower(ops, layout)
         params["chain_ptr"] = chain_ptr
