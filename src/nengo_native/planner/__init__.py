@@ -34,7 +34,12 @@ from . import (  # noqa: F401
 )
 from .layout import Layout
 from .lowering import Lowering, lowering_for, written_signals
-from .merge import coalesce_dots, grouped_bases, lower_block_diagonal
+from .merge import (
+    coalesce_dots,
+    coalesce_vec_items,
+    grouped_bases,
+    lower_block_diagonal,
+)
 from .program import CallbackStep, FeedStep, KernelStep, ProbePlan, Program, RngUse
 from .schedule import chain_order, levels
 
@@ -231,11 +236,19 @@ def plan(
         ops, chain_ptr = chain_order(ops)
         params = lowering.lower(ops, layout)
         params["chain_ptr"] = chain_ptr
+        joinable = merge and _joins_items(lowering, ops)
+        if joinable:
+            params = coalesce_vec_items(params, minibatch_size) or params
         step = KernelStep(lowering.kernel_kind(key), params, ops)
         counterpart = lowering.lower_training(ops, layout, training)
         if counterpart is not None:
             step.training_kind, step.training_params = counterpart
             step.training_params["chain_ptr"] = chain_ptr
+            if joinable:
+                step.training_params = (
+                    coalesce_vec_items(step.training_params, minibatch_size)
+                    or step.training_params
+                )
         if _overrides(lowering, "reseed"):
             step.reseed = _bound_reseed(lowering, ops, layout)
         scheduled.append((order, step))
@@ -256,6 +269,14 @@ def plan(
         period = 1.0 if probe.sample_every is None else probe.sample_every / model.dt
         program.probes.append(ProbePlan(probe, layout.mat_ref(sig), period, sig.shape))
     return program
+
+
+def _joins_items(lowering: Lowering, ops) -> bool:
+    """Whether adjacent items of this group may be joined (`coalesce_vec_items`):
+    neurons without random draws, whose kernels treat each neuron on its own."""
+    return isinstance(lowering, lower_neurons.SimNeuronsLowering) and not any(
+        lower_neurons.neuron_model(op).rng for op in ops
+    )
 
 
 def _overrides(lowering: Lowering, method: str) -> bool:
