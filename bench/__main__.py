@@ -283,6 +283,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     dict
         The document written as JSON.
     """
+    argv = sys.argv[1:] if argv is None else argv
+    if "--end-to-end" in argv:
+        from bench import end_to_end
+
+        return end_to_end.main(argv)
     args = parse_args(argv)
     models = _csv(args.models, MODELS, "model")
     sizes = _csv(args.sizes, ("small", "medium", "large"), "size")

@@ -365,6 +365,49 @@ def deep_classifier(
     return net, probe
 
 
+def gated_memory(
+    dimensions: int, n_neurons: int = 64, neuron_type: str = "lif", seed: int = 0
+) -> tuple[nengo.Network, nengo.Probe]:
+    """Parts of nengo's cognitive networks joined: a gated memory, a product, a
+    thalamus.
+
+    A vector is stored in `nengo.networks.InputGatedMemory` (its gate closes after
+    0.3 s), multiplied elementwise with a second vector by `nengo.networks.Product`,
+    and the product drives `nengo.networks.Thalamus`, as in an SPA-style model.
+
+    Parameters
+    ----------
+    dimensions : int
+        Vector dimensions (also the thalamus's number of actions).
+    n_neurons : int
+        Neurons per dimension of the memory and the product.
+    neuron_type : str
+        A key of `NEURON_TYPES`.
+    seed : int
+        Network seed.
+
+    Returns
+    -------
+    net, probe : nengo.Network, nengo.Probe
+        The network and a filtered probe on the thalamus's output.
+    """
+    rng = np.random.RandomState(seed)
+    with _network(seed, neuron_type) as net:
+        x = nengo.Node(rng.uniform(0.2, 0.8, size=dimensions))
+        y = nengo.Node(rng.uniform(0.5, 1.0, size=dimensions))
+        gate = nengo.Node(lambda t: 0.0 if t < 0.3 else 1.0)
+        memory = nengo.networks.InputGatedMemory(n_neurons, dimensions)
+        product = nengo.networks.Product(n_neurons, dimensions)
+        thalamus = nengo.networks.Thalamus(dimensions)
+        nengo.Connection(x, memory.input)
+        nengo.Connection(gate, memory.gate)
+        nengo.Connection(memory.output, product.input_a)
+        nengo.Connection(y, product.input_b)
+        nengo.Connection(product.output, thalamus.input)
+        probe = nengo.Probe(thalamus.output, synapse=0.01)
+    return net, probe
+
+
 MODELS: dict[str, Callable[..., tuple[nengo.Network, nengo.Probe]]] = {
     "integrator": integrator,
     "circular_convolution": circular_convolution,
@@ -374,6 +417,7 @@ MODELS: dict[str, Callable[..., tuple[nengo.Network, nengo.Probe]]] = {
     "dense": dense,
     "sin_square": sin_square,
     "deep_classifier": deep_classifier,
+    "gated_memory": gated_memory,
 }
 """Model builders by name."""
 
@@ -417,6 +461,11 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "small": {"n_inputs": 64, "layers": (128, 128)},
         "medium": {"n_inputs": 784, "layers": (512, 512, 256)},
         "large": {"n_inputs": 784, "layers": (2048, 2048, 1024)},
+    },
+    "gated_memory": {
+        "small": {"dimensions": 8, "n_neurons": 50},
+        "medium": {"dimensions": 32, "n_neurons": 50},
+        "large": {"dimensions": 64, "n_neurons": 50},
     },
 }
 """Keyword arguments of each model at each named size.

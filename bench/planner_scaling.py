@@ -6,8 +6,9 @@ timing), then times planning alone (`nengo_native.planner.plan_model` on the bui
 model: dependency graph, nengo's step order and `plan`; median of 3) and the
 Simulator construction it belongs to, prints operators, seconds and
 microseconds per operator, and fits time = a + b * operators. Linear scaling
-shows as a flat microseconds-per-operator column. nengo's optimizer is left
-off: its own merging is not linear (it is nengo's code, the same for
+shows as a flat microseconds-per-operator column. Planning includes the planner's
+own merging (``optimize=True``: grouped layout, coalesced products); nengo's
+optimizer is left off: its merging is not linear (it is nengo's code, the same for
 `nengo.Simulator`), and this measures the planner.
 """
 
@@ -44,7 +45,7 @@ def measure(n_ensembles: int, repeats: int = 3) -> dict:
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        plan_model(model=model, optimize=False)
+        plan_model(model=model, optimize=True)
         times.append(time.perf_counter() - start)
     return {
         "ensembles": n_ensembles,

@@ -42,8 +42,8 @@ cache counted as used, and a container's limit was ignored), probe memory for lo
 and predictions, numeric strings and complex data silently cast, float32 overflow of
 data, dt/seed/model/progress_bar/n_steps/stateful/sample_every unchecked (NumPy or
 pybind11 errors, or nonsense results), an empty predict batch or dict, signals after
-close, sim.data keys not in the model, BatchNode's float shapes, ``run_steps(0)`` (an
-error from nengo's progress bar; now a no-op).
+close, sim.data keys not in the model, BatchNode's float shapes. ``run_steps(0)`` raises
+ValidationError, as nengo's does (issue 15; it was a no-op here before).
 """
 
 from __future__ import annotations
@@ -668,7 +668,8 @@ def test_catalogue(case):
     sim = nengo_native.Simulator(net, progress_bar=False, **case.sim)
     try:
         before = 2 if case.usable else 0
-        sim.run_steps(before)
+        if before:
+            sim.run_steps(before)  # (run_steps(0) raises, as in nengo)
         with pytest.raises(case.exc, match=case.match):
             case.call(Ctx(net, sim))
         assert sim.n_steps == before  # nothing ran
@@ -960,9 +961,10 @@ def test_memory_estimate_matches_a_large_minibatch():
     assert 0.7 * measured <= estimate <= 3 * measured, (estimate, measured)
 
 
-def test_run_zero_steps_is_a_no_op(sim):
+def test_run_zero_steps_raises_like_nengo(sim):
     sim.run_steps(2)
-    sim.run_steps(0)  # nengo's progress bar refuses 0 steps; a no-op here
+    with pytest.raises(ValidationError, match="must be at least 1"):
+        sim.run_steps(0)  # nengo's progress bar refuses 0 steps
     assert sim.n_steps == 2 and len(sim.data[sim.model.probes[0]]) == 2
 
 

@@ -104,6 +104,71 @@ def test_run_zero_time_warns_and_does_nothing():
         assert sim.n_steps == 0
 
 
+def test_run_steps_zero_raises_like_nengo():
+    """nengo's run_steps(0) raises ValidationError (from its progress bar); run(0.0)
+    only warns, in both."""
+    net = make_net()
+    for cls in (nengo.Simulator, nengo_native.Simulator):
+        with cls(net, progress_bar=False) as sim:
+            with pytest.raises(nengo.exceptions.ValidationError, match="at least 1"):
+                sim.run_steps(0)
+            with pytest.warns(UserWarning, match="0 timesteps"):
+                sim.run(0.0)
+            assert sim.n_steps == 0, cls
+
+
+def test_data_of_never_run_simulator_has_nengos_shape():
+    """A probe with no samples gives shape (0,) in nengo, whatever its size; so after
+    clear_probes too."""
+    net = make_net()
+    with nengo.Simulator(net, progress_bar=False) as ref:
+        ref_shapes = {k: ref.data[p].shape for k, p in net.p.items()}
+    with nengo_native.Simulator(net, progress_bar=False) as sim:
+        shapes = {k: sim.data[p].shape for k, p in net.p.items()}
+        assert shapes == ref_shapes == {k: (0,) for k in net.p}
+        sim.run_steps(3)
+        sim.clear_probes()
+        assert sim.data[net.p["a"]].shape == (0,)
+
+
+class _CountingSimulator(nengo_native.Simulator):
+    """Like nengo-extras' real-time simulator: overrides step() and calls super()."""
+
+    def step(self, data=None):
+        self.calls = getattr(self, "calls", 0) + 1
+        super().step(data=data)
+
+
+def test_overridden_step_is_called_per_step_like_nengo():
+    net = make_net()
+
+    class RefCounting(nengo.Simulator):
+        def step(self):
+            self.calls = getattr(self, "calls", 0) + 1
+            super().step()
+
+    with RefCounting(net, progress_bar=False) as ref:
+        ref.run_steps(7)
+        ref.run(0.005)
+    with _CountingSimulator(net, progress_bar=False) as sim:
+        sim.run_steps(7)
+        sim.run(0.005)
+    assert sim.calls == ref.calls == 12
+    assert sim.n_steps == 12
+    assert_probes_equal(ref, sim, net.p)
+
+
+def test_overridden_step_gets_each_steps_data():
+    with nengo.Network(seed=1) as net:
+        stim = nengo.Node(np.zeros(1))
+        p = nengo.Probe(stim)
+    x = np.arange(5.0).reshape(1, 5, 1)
+    with _CountingSimulator(net, progress_bar=False) as sim:
+        sim.run_steps(5, data={stim: x})
+    assert sim.calls == 5
+    np.testing.assert_array_equal(sim.data[p], x[0])
+
+
 def test_reset_gives_same_data_as_fresh_run():
     """reset() replays the first run bit for bit; a fresh build matches to ATOL.
 

@@ -29,10 +29,17 @@ class ProbeRecord:
         if self._joined is None:
             if self.chunks:
                 data = np.concatenate(self.chunks, axis=0)
+                # nengo's layout for one item, (minibatch, samples, ...) for a batch
+                if self.has_minibatch_axis:
+                    data = np.moveaxis(data, 1, 0)
+                else:
+                    data = data[:, 0]
+            elif self.has_minibatch_axis:
+                data = np.zeros((1, 0) + tuple(sample_shape), dtype=dtype)
             else:
-                data = np.zeros((0, 1) + tuple(sample_shape), dtype=dtype)
-            # nengo's layout for one item, (minibatch, samples, ...) for a minibatch
-            data = np.moveaxis(data, 1, 0) if self.has_minibatch_axis else data[:, 0]
+                # nengo's record of a probe with no samples is an empty list, which
+                # it gives as an array of shape (0,), whatever the probe's size
+                data = np.zeros((0,), dtype=dtype)
             data = np.ascontiguousarray(data)
             data.setflags(write=False)
             self._joined = data

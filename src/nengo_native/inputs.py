@@ -60,6 +60,17 @@ def check_steps(steps, attr: str) -> int:
     return int(steps)
 
 
+def check_optimize(optimize):
+    """``optimize=``: True (the planner merges), False, or ``"nengo"``."""
+    if optimize is True or optimize is False or optimize == "nengo":
+        return optimize
+    if isinstance(optimize, np.bool_):
+        return bool(optimize)
+    raise ValidationError(
+        f'must be True, False or "nengo" (got {optimize!r})', attr="optimize"
+    )
+
+
 def check_progress_bar(progress_bar):
     """What nengo accepts as a progress bar."""
     if progress_bar is None or isinstance(progress_bar, (bool, ProgressBar)):

@@ -28,6 +28,7 @@ from .inputs import (
     check_exact,
     check_memory,
     check_minibatch_size,
+    check_optimize,
     check_positive,
     check_progress_bar,
     check_run_time,
@@ -69,8 +70,11 @@ class Simulator(TrainingFront):
         A model to build into (or an already built model when ``network`` is None).
     progress_bar : bool or nengo.utils.progress.ProgressBar, optional
         Progress bar for building and running; False disables it.
-    optimize : bool, optional
-        Run nengo's operator-merging optimizer before planning (as nengo does).
+    optimize : bool or "nengo", optional
+        True (the default): the planner merges same-kind operators itself, in time
+        linear in their number, without nengo's optimizer. ``"nengo"``: nengo's
+        operator-merging optimizer rewrites the model first, as `nengo.Simulator`
+        does. False: no merging.
     dtype : str or numpy.dtype, optional
         ``"float64"`` or ``"float32"``; defaults to nengo's ``rc`` float type.
     minibatch_size : int, optional
@@ -108,7 +112,7 @@ class Simulator(TrainingFront):
         seed: int | None = None,
         model: Model | None = None,
         progress_bar=True,
-        optimize: bool = True,
+        optimize: bool | str = True,
         dtype=None,
         minibatch_size: int | None = None,
         exact: bool = True,
@@ -119,7 +123,7 @@ class Simulator(TrainingFront):
         self.exact = check_exact(exact)
         self._signals = None
         self.progress_bar = check_progress_bar(progress_bar)
-        self.optimize = optimize
+        self.optimize = optimize = check_optimize(optimize)
         self.dtype = check_dtype(dtype)
         self.minibatch_size = minibatch_size
         items = check_minibatch_size(minibatch_size)
@@ -234,7 +238,9 @@ class Simulator(TrainingFront):
             dt=state["dt"],
             seed=state["seed"],
             progress_bar=state["progress_bar"],
-            optimize=False,  # the pickled model is already optimized
+            # the pickled model is as built (or as nengo's optimizer left it); only
+            # the planner's merging, which leaves the model alone, runs again
+            optimize=state["optimize"] is True,
             dtype=state["dtype"],
             minibatch_size=state["minibatch_size"],
         )
@@ -373,25 +379,48 @@ class Simulator(TrainingFront):
         Parameters
         ----------
         steps : int
-            Number of steps to run; not negative.
+            Number of steps to run; at least 1 (as in nengo).
         progress_bar : bool or ProgressBar, optional
             Overrides the simulator's progress bar for this run.
         data : dict, optional
             ``{node: array (minibatch, steps, node.size_out)}``: values that replace
             the outputs of input nodes (nodes without input) during this run.
+
+        Notes
+        -----
+        A subclass that overrides `step` (as nengo-extras' real-time simulator
+        does) has its `step` called once per step, as `nengo.Simulator` does,
+        instead of the core running the steps in chunks.
         """
         if self.closed:
             raise SimulatorClosed("Simulator cannot run because it is closed.")
         steps = check_steps(steps, "steps")
         data = self._check_run_data(data, steps)
         if steps == 0:
-            return  # (nengo's progress bar refuses a run of 0 steps)
+            # nengo's progress bar refuses a run of 0 steps with this error
+            raise ValidationError("must be at least 1 (got 0)", attr="steps")
         self._engine.check_probe_memory(steps, self._engine.minibatch_size)
         if progress_bar is None:
             progress_bar = self.progress_bar
         else:
             progress_bar = check_progress_bar(progress_bar)
-        self._engine.simulate(steps, data, progress_bar)
+        if type(self).step is not Simulator.step:
+            self._run_overridden_steps(steps, data, progress_bar)
+        else:
+            self._engine.simulate(steps, data, progress_bar)
+
+    def _run_overridden_steps(self, steps: int, data: dict, progress_bar) -> None:
+        # A subclass's `step` may pace or observe each step; the core's chunked run
+        # would bypass it, so call it once per step as nengo's run_steps does.
+        with ProgressTracker(
+            progress_bar, Progress("Simulating", "Simulation", steps)
+        ) as tracker:
+            for i in range(steps):
+                if data:
+                    self.step(data={k: v[:, i : i + 1] for k, v in data.items()})
+                else:
+                    self.step()
+                tracker.total_progress.step()
 
     def step(self, data: dict | None = None) -> None:
         """Advance the simulator by one step (``dt`` seconds).

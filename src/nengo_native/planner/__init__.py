@@ -36,6 +36,12 @@ from . import (  # noqa: F401
 from .fast import fast_kind
 from .layout import Layout
 from .lowering import Lowering, lowering_for, written_signals
+from .merge import (
+    coalesce_dots,
+    coalesce_vec_items,
+    grouped_bases,
+    lower_block_diagonal,
+)
 from .program import CallbackStep, FeedStep, KernelStep, ProbePlan, Program, RngUse
 from .schedule import chain_order, levels
 
@@ -73,13 +79,13 @@ def plan_model(
     dt: float = 0.001,
     minibatch_size: int = 1,
     dtype=np.float64,
-    optimize: bool = True,
+    optimize: bool | str = True,
     training: dict | None = None,
     progress: ProgressTracker | None = None,
     exact: bool = True,
 ) -> Program:
-    """The whole pipeline in one call: build ``network`` with nengo's builder,
-    optionally run nengo's operator-merging optimizer, and plan the result.
+    """The whole pipeline in one call: build ``network`` with nengo's builder, merge
+    operators (in the planner, or with nengo's optimizer), and plan the result.
 
     Parameters
     ----------
@@ -93,8 +99,10 @@ def plan_model(
         Number of minibatch items.
     dtype : numpy.dtype
         Float type of the arena.
-    optimize : bool
-        Run nengo's optimizer before planning.
+    optimize : bool or "nengo"
+        True: the planner merges operators (`merge`), linear in their number;
+        ``"nengo"``: nengo's operator-merging optimizer rewrites the model first
+        (what `nengo.Simulator` does); False: no merging.
     training : dict or callable, optional
         Training settings (see `plan`), or a function of the built model that
         returns them.
@@ -116,7 +124,7 @@ def plan_model(
     if network is not None:
         model.build(network, progress=progress.next_stage("Building", "Build"))
     dg = operator_dependency_graph(model.operators)
-    if optimize:
+    if optimize == "nengo":
         with progress.next_stage("Building (running optimizer)", "Optimization"):
             nengo_optimize(model, dg)
     step_order = [op for op in toposort(dg) if hasattr(op, "make_step")]
@@ -124,7 +132,14 @@ def plan_model(
         if callable(training):  # settings read from the built model
             training = training(model)
         program = plan(
-            model, step_order, dg, minibatch_size, dtype, training, exact=exact
+            model,
+            step_order,
+            dg,
+            minibatch_size,
+            dtype,
+            training,
+            merge=optimize is True,
+            exact=exact,
         )
     return program
 
@@ -137,6 +152,7 @@ def plan(
     dtype=np.float64,
     training: dict | None = None,
     *,
+    merge: bool = False,
     exact: bool = True,
 ) -> Program:
     """Turn a built (and optionally optimized) nengo model into a `Program`.
@@ -157,6 +173,9 @@ def plan(
     training : dict, optional
         Training settings (``lif_smoothing``) for the kernels that replace
         spiking neurons in training runs.
+    merge : bool
+        Lay signals out in group order and coalesce adjacent products into
+        block-diagonal ones (see `merge`), instead of nengo's optimizer.
     exact : bool
         True: every kernel replays nengo's arithmetic (bit for bit, whatever the
         thread count and minibatch). False: the throughput mode, where a kernel
@@ -178,6 +197,9 @@ def plan(
         for sig in written_signals(op)
     }
     bases = collect_bases(model, step_order)
+    level = levels(dg, step_order)
+    if merge:
+        bases = grouped_bases(model, step_order, level, bases)
     # Only nodes whose output some operator uses can be fed; a fed node's output
     # differs per minibatch item even when nothing else writes it.
     used = set(bases)
@@ -197,7 +219,6 @@ def plan(
         layout, model=model, step_order=list(step_order), dg=dg, exact=exact
     )
 
-    level = levels(dg, step_order)
     position = {op: i for i, op in enumerate(step_order)}
     groups = defaultdict(list)  # (level, group key) -> ops, in step order
     for op in step_order:
@@ -220,15 +241,33 @@ def plan(
             scheduled.append((order, callback_step(op)))
             continue
         lowering = lowering_for(ops[0])
+        if merge and key == lower_dot.DotIncLowering.kind:
+            runs, ops = coalesce_dots(ops, layout)
+            if runs:
+                merged = [op for run in runs for op in run]
+                params = lower_block_diagonal(runs, layout)
+                order = (lvl, min(position[op] for op in merged))
+                scheduled.append((order, KernelStep("bsr_dot_inc", params, merged)))
+            if not ops:
+                continue
+            order = (lvl, position[ops[0]])
         ops, chain_ptr = chain_order(ops)
         params = lowering.lower(ops, layout)
         params["chain_ptr"] = chain_ptr
+        joinable = merge and _joins_items(lowering, ops)
+        if joinable:
+            params = coalesce_vec_items(params, minibatch_size) or params
         kind = lowering.kernel_kind(key)
         step = KernelStep(kind if exact else fast_kind(kind, params), params, ops)
         counterpart = lowering.lower_training(ops, layout, training)
         if counterpart is not None:
             step.training_kind, step.training_params = counterpart
             step.training_params["chain_ptr"] = chain_ptr
+            if joinable:
+                step.training_params = (
+                    coalesce_vec_items(step.training_params, minibatch_size)
+                    or step.training_params
+                )
         if not exact and step.training_kind is not None:
             step.training_kind = fast_kind(step.training_kind, step.training_params)
         if _overrides(lowering, "reseed"):
@@ -251,6 +290,14 @@ def plan(
         period = 1.0 if probe.sample_every is None else probe.sample_every / model.dt
         program.probes.append(ProbePlan(probe, layout.mat_ref(sig), period, sig.shape))
     return program
+
+
+def _joins_items(lowering: Lowering, ops) -> bool:
+    """Whether adjacent items of this group may be joined (`coalesce_vec_items`):
+    neurons without random draws, whose kernels treat each neuron on its own."""
+    return isinstance(lowering, lower_neurons.SimNeuronsLowering) and not any(
+        lower_neurons.neuron_model(op).rng for op in ops
+    )
 
 
 def _overrides(lowering: Lowering, method: str) -> bool:
