@@ -41,8 +41,15 @@ echo "sdist: $sdist ($(du -k "$sdist" | cut -f1) KiB)"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 python3 -m venv "$tmp/venv"
+# As on a machine without a compiler: cc, c++, gcc and g++ fail, so an install that
+# needed to build anything would fail here.
+mkdir "$tmp/nocc"
+for c in cc c++ gcc g++; do
+  printf '#!/bin/sh\necho "no compiler on this machine ($0)" >&2\nexit 127\n' > "$tmp/nocc/$c"
+  chmod +x "$tmp/nocc/$c"
+done
 # pytest<9: nengo 4.1's pytest plugin uses the startdir argument that pytest 9 removed.
-"$tmp/venv/bin/pip" install -q "$root/$wheel" "pytest<9"
+PATH="$tmp/nocc:$PATH" CC=false CXX=false "$tmp/venv/bin/pip" install -q "$root/$wheel" "pytest<9"
 cd "$tmp"   # nothing of the repository on sys.path
 "$tmp/venv/bin/python" - <<'PY'
 import nengo_native, os
@@ -50,7 +57,7 @@ so = [f for f in os.listdir(os.path.dirname(nengo_native.__file__)) if f.startsw
 print("installed:", nengo_native.__file__, so)
 assert "site-packages" in nengo_native.__file__
 PY
-"$tmp/venv/bin/python" -m nengo_native.demo --steps 200 --repeats 1
+PATH="$tmp/nocc:$PATH" "$tmp/venv/bin/python" -m nengo_native.demo --steps 200 --repeats 1
 cp "$root/tests/test_demo.py" "$tmp/"
 # -p no:nengo: nengo's own plugin would load its test modules (and matplotlib) here.
 "$tmp/venv/bin/python" -m pytest -q -p no:cacheprovider -p no:nengo "$tmp/test_demo.py"
