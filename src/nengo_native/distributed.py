@@ -499,7 +499,7 @@ def _short(item: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _demo(argv: list[str] | None = None) -> None:
+def demo(argv: list[str] | None = None) -> None:
     """``python -m nengo_native.distributed``: a batch of noisy trials on a local Ray,
     checked against the same batch in-process."""
     import argparse
@@ -508,7 +508,7 @@ def _demo(argv: list[str] | None = None) -> None:
 
     from .simulator import Simulator
 
-    parser = argparse.ArgumentParser(description=_demo.__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=demo.__doc__.splitlines()[0])
     parser.add_argument("--address", default=None, help="join this Ray cluster")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--batch", type=int, default=256)
@@ -556,4 +556,4 @@ if __name__ == "__main__":
     # run through the importable module, so the workers find its classes
     from nengo_native import distributed
 
-    distributed._demo()
+    distributed.demo()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import functools
 
 import numpy as np
 import scipy.sparse
@@ -201,6 +202,16 @@ class Layout:
         if not self.per_item[base]:
             return 0
         return self.sparse[base].nnz if base in self.sparse else base.size
+
+    @functools.cached_property
+    def single_item_offsets(self) -> dict[Signal, int]:
+        """Where each float base would start at minibatch size 1: the planner's
+        merging decides on these, so its choices are the same at every size."""
+        offsets, at = {}, 0
+        for base in self.offset:
+            offsets[base] = at
+            at += self.sparse[base].nnz if base in self.sparse else base.size
+        return offsets
 
     def batch_view(self, arena: np.ndarray, sig: Signal) -> np.ndarray:
         """View of ``sig`` over all batch items, shape ``(batch, *sig.shape)``."""

@@ -133,7 +133,7 @@ def coalesce_dots(ops: list, layout: Layout):
     for op in ops:
         for sig in written_signals(op):
             chains[sig.base] += 1
-    virtual = _single_item_offsets(layout)
+    virtual = layout.single_item_offsets
     alone, rest = [], []
     for op in ops:
         refs = dot_refs(op, layout) if type(op) is DotInc else None
@@ -180,19 +180,6 @@ def coalesce_dots(ops: list, layout: Layout):
     order = {op: i for i, op in enumerate(ops)}
     rest.sort(key=order.__getitem__)
     return merged, rest
-
-
-def _single_item_offsets(layout: Layout) -> dict:
-    """Where each float base would start at minibatch size 1 (computed once per
-    layout): merging decisions made on these are the same at every size."""
-    cached = getattr(layout, "_single_item_offsets", None)
-    if cached is None:
-        cached, at = {}, 0
-        for base in layout.offset:
-            cached[base] = at
-            at += layout.sparse[base].nnz if base in layout.sparse else base.size
-        layout._single_item_offsets = cached
-    return cached
 
 
 def _block_of(x0, x):
