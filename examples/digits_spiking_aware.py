@@ -38,7 +38,8 @@ def _digits_classifier():
     return module
 
 
-build, load = _digits_classifier().build, _digits_classifier().load
+_classifier = _digits_classifier()
+build, load, simulator = _classifier.build, _classifier.load, _classifier.simulator
 
 
 class LastStep(losses.Loss):
@@ -80,9 +81,7 @@ def train(
     if method is not None:
         with net:
             nengo_native.configure_settings(spiking_aware_training=method)
-    with nengo_native.Simulator(
-        net, minibatch_size=32, seed=seed, progress_bar=False
-    ) as sim:
+    with simulator(net, seed) as sim:
         crossentropy = losses.SparseCategoricalCrossentropy(from_logits=True)
         start = time.perf_counter()
         if method is None:
