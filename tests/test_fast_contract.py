@@ -111,6 +111,42 @@ def test_fast_mode_plans_fast_kernels():
     assert "neurons_lif" in kinds and "neurons_lif_fast" not in kinds
 
 
+@pytest.mark.parametrize("exact", [True, False])
+def test_input_free_node_called_once_per_step_when_not_exact(exact):
+    """exact=False calls a node without input once per step for the whole minibatch
+    and gives every item its output; a node with input is still called per item."""
+    calls = {"source": 0, "sink": 0}
+
+    def source(t):
+        calls["source"] += 1
+        return [np.sin(t), t]
+
+    def sink(t, x):
+        calls["sink"] += 1
+        return 2 * x
+
+    with nengo.Network() as net:
+        stim = nengo.Node(source)
+        doubled = nengo.Node(sink, size_in=2)
+        nengo.Connection(stim, doubled, synapse=None)
+        p_stim = nengo.Probe(stim)
+        p_doubled = nengo.Probe(doubled)
+    calls.update(source=0, sink=0)  # nengo calls each once to find its output size
+    with nengo_native.Simulator(
+        net, minibatch_size=4, exact=exact, progress_bar=False
+    ) as sim:
+        sim.run_steps(10)
+    with nengo.Simulator(net, progress_bar=False) as ref:
+        ref.run_steps(10)
+    assert calls["source"] == (4 if exact else 1) * 10 + 10
+    assert calls["sink"] == 4 * 10 + 10
+    for b in range(4):
+        np.testing.assert_allclose(sim.data[p_stim][b], ref.data[p_stim], rtol=1e-15)
+        np.testing.assert_allclose(
+            sim.data[p_doubled][b], ref.data[p_doubled], rtol=1e-15
+        )
+
+
 @pytest.mark.parametrize("bad", [0, 1, "yes", None, 1.0])
 def test_exact_not_bool(bad):
     with nengo.Network() as net:

@@ -178,6 +178,13 @@ class Runtime:
         xs = None if op.x is None else [s[op.x] for s in self.item_signals]
         outs = None if op.output is None else [s[op.output] for s in self.item_signals]
         items = range(self.minibatch_size)
+        broadcast = None
+        if xs is None and not self.program.exact and self.minibatch_size > 1:
+            # The throughput mode calls a node without input once per step for the
+            # whole minibatch (its function must not count on a call per item).
+            items = range(1)
+            if outs is not None:
+                broadcast = self.program.layout.batch_view(self.arena, op.output)[1:]
 
         def step_items():
             args = ()
@@ -199,6 +206,8 @@ class Runtime:
                         f"Function '{name}' returned a value {y!r} of invalid type "
                         f"{type(y)!r}"
                     ) from e
+            if broadcast is not None:
+                broadcast[...] = outs[0]
 
         return step_items
 

@@ -88,7 +88,10 @@ class Simulator(TrainingFront):
         item equals the same input run alone. False: the throughput mode, also
         for training (``fit``, ``evaluate``, ``predict``, ``check_gradients``):
         vector ``exp``/``log`` of a few ULP in the neuron kernels, products over
-        the minibatch summed in any order; outputs and firing rates agree with
+        the minibatch summed in any order, and a node without input called once
+        per step for the whole minibatch (its output given to every item, so its
+        function must not count on a call per item); outputs and firing rates
+        agree with
         the exact mode statistically, not bit for bit. Results are still
         deterministic for a given machine, thread count and minibatch size (see
         ``docs/performance.md``, "exact=False").

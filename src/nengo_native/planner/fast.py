@@ -8,6 +8,9 @@ What the fast kernels change (see ``docs/performance.md``, "exact=False"):
 
 - neurons: vector ``exp``/``expm1``/``log`` of a few ULP instead of numpy's libm
   calls, every neuron in SIMD lanes (``src/cpp/kernels/neurons_fast.cpp``).
+
+The runtime also calls a node without input once per step for the whole minibatch
+(``Runtime._item_functions``).
 """
 
 from __future__ import annotations
