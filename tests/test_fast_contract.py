@@ -111,6 +111,37 @@ def test_fast_mode_plans_fast_kernels():
     assert "neurons_lif" in kinds and "neurons_lif_fast" not in kinds
 
 
+def test_fast_neurons_independent_of_grouping():
+    """The fast neuron kernels update each neuron on its own: a run of ensembles that
+    lie back to back (at minibatch 1) or of one ensemble's items (at minibatch 3) is
+    one vector loop, and every item still gets the spikes it gets alone."""
+    with nengo.Network(seed=3) as net:
+        stim = nengo.Node(np.linspace(-1, 1, 40))
+        probes = []
+        for neuron_type in [
+            nengo.LIF(),
+            nengo.LIF(),
+            nengo.LIF(tau_rc=0.03),
+            nengo.AdaptiveLIF(),
+            nengo.AdaptiveLIF(),
+        ]:
+            ens = nengo.Ensemble(40, 1, neuron_type=neuron_type)
+            nengo.Connection(stim, ens.neurons, transform=2.0, synapse=None)
+            probes.append(nengo.Probe(ens.neurons))
+            probes.append(nengo.Probe(ens.neurons, "voltage"))
+    outputs = {}
+    for minibatch in (1, 3):
+        with nengo_native.Simulator(
+            net, exact=False, minibatch_size=minibatch, progress_bar=False
+        ) as sim:
+            sim.run_steps(200)
+            outputs[minibatch] = [sim.data[p] for p in probes]
+    for alone, batched in zip(outputs[1], outputs[3], strict=True):
+        assert alone.any()
+        for b in range(3):
+            np.testing.assert_array_equal(batched[b], alone)
+
+
 @pytest.mark.parametrize("exact", [True, False])
 def test_input_free_node_called_once_per_step_when_not_exact(exact):
     """exact=False calls a node without input once per step for the whole minibatch

@@ -268,15 +268,17 @@ NENGO_NATIVE_INLINE void backward_unit(const Model& m, int64_t n, const T* j, T*
 template <typename T, template <typename> class Model>
 FastNeuronKernel<T, Model>::FastNeuronKernel(const Params& p, const Shape& s) {
   const size_t n = p.int_array("J_off").size();
-  j_ = read_vec_refs(p, "J", n, s.arena_size, s.minibatch_size);
-  out_ = read_vec_refs(p, "output", n, s.arena_size, s.minibatch_size);
+  const int64_t minibatch_size = s.minibatch_size;
+  j_ = read_vec_refs(p, "J", n, s.arena_size, minibatch_size);
+  out_ = read_vec_refs(p, "output", n, s.arena_size, minibatch_size);
   for (size_t k = 0; k < kStates; ++k)
-    state_[k] = read_vec_refs(p, Model<T>::kStateNames[k], n, s.arena_size, s.minibatch_size);
+    state_[k] = read_vec_refs(p, Model<T>::kStateNames[k], n, s.arena_size, minibatch_size);
   constexpr size_t kParams = Model<T>::kParamNames.size();
   std::array<const std::vector<double>*, kParams> columns{};
   for (size_t k = 0; k < kParams; ++k) columns[k] = &p.real_array(Model<T>::kParamNames[k], n);
   read_chain_ptr(p, n);  // validated for the Program's sake; elementwise work needs no chains
   model_.reserve(n);
+  std::vector<std::array<double, kParams>> values(n);
   for (size_t i = 0; i < n; ++i) {
     const int64_t size = out_[i].n;
     if (j_[i].n != size) throw std::invalid_argument("neurons: J and output sizes differ");
@@ -284,25 +286,54 @@ FastNeuronKernel<T, Model>::FastNeuronKernel(const Params& p, const Shape& s) {
       if (state_[k][i].n != size)
         throw std::invalid_argument(std::string("neurons: state '") +
                                     Model<T>::kStateNames[k] + "' size differs from output");
-    std::array<double, kParams> values{};
-    for (size_t k = 0; k < kParams; ++k) values[k] = (*columns[k])[i];
-    model_.emplace_back(values, s.dt);
-    for (int64_t b = 0; b < size; b += kBlockNeurons)
-      blocks_.push_back({static_cast<int64_t>(i), b, std::min(size, b + kBlockNeurons)});
-    work_ += size * s.minibatch_size * kFastNeuronWork;
+    for (size_t k = 0; k < kParams; ++k) values[i][k] = (*columns[k])[i];
+    model_.emplace_back(values[i], s.dt);
+    work_ += size * minibatch_size * kFastNeuronWork;
+  }
+  // Each neuron's update is its own, so neurons may be grouped in any way: ensembles of a
+  // few dozen neurons, item by item, would leave the vector loop after a few iterations.
+  // Items whose whole minibatch is one unit-stride block in every signal, and that follow
+  // each other in memory with the same constants, form one run.
+  const auto each_signal = [&](auto&& test) {
+    bool all = test(j_) && test(out_);
+    for (size_t k = 0; k < kStates; ++k) all = all && test(state_[k]);
+    return all;
+  };
+  const auto packed = [&](size_t i) {
+    return each_signal([&](const std::vector<VecRef>& r) {
+      return r[i].stride == 1 && (minibatch_size == 1 || r[i].bstride == r[i].n);
+    });
+  };
+  const auto follows = [&](size_t i) {
+    return values[i] == values[i - 1] && each_signal([&](const std::vector<VecRef>& r) {
+             return r[i].off == r[i - 1].off + r[i - 1].n * minibatch_size;
+           });
+  };
+  const auto split = [&](size_t item, int64_t b, int64_t size) {
+    for (int64_t c = 0; c < size; c += kBlockNeurons)
+      segments_.push_back({item, b, c, std::min(size, c + kBlockNeurons)});
+  };
+  for (size_t i = 0; i < n;) {
+    if (!packed(i)) {
+      for (int64_t b = 0; b < minibatch_size; ++b) split(i, b, out_[i].n);
+      ++i;
+      continue;
+    }
+    size_t end = i + 1;
+    int64_t size = out_[i].n * minibatch_size;
+    for (; end < n && packed(end) && follows(end); ++end) size += out_[end].n * minibatch_size;
+    split(i, kRun, size);
+    i = end;
   }
 }
 
 template <typename T, template <typename> class Model>
 void FastNeuronKernel<T, Model>::forward(const Context<T>& ctx) {
-  const int64_t minibatch_size = ctx.minibatch_size;
-  const int64_t units = static_cast<int64_t>(blocks_.size()) * minibatch_size;
-  // Items are the inner index: with a minibatch at least the thread count, the static
-  // split hands each thread whole items of every block.
-  parallel_for(units, work_ >= kParallelThreshold, [&](int64_t w) {
-    const NeuronBlock& blk = blocks_[w / minibatch_size];
-    const int64_t b = w % minibatch_size;
-    const size_t i = static_cast<size_t>(blk.item);
+  parallel_for(static_cast<int64_t>(segments_.size()), work_ >= kParallelThreshold,
+               [&](int64_t w) {
+    const Segment& seg = segments_[w];
+    const size_t i = seg.item;
+    const bool run = seg.b == kRun;
     const VecRef &j = j_[i], &o = out_[i];
     std::array<const VecRef*, kStates> refs{};
     bool unit = j.stride == 1 && o.stride == 1;
@@ -311,13 +342,15 @@ void FastNeuronKernel<T, Model>::forward(const Context<T>& ctx) {
       unit = unit && refs[k]->stride == 1;
     }
     const Model<T>& m = model_[i];
-    for (int64_t c = blk.begin; c < blk.end; c += kChunk) {
-      const int64_t n = std::min(kChunk, blk.end - c);
-      const T* pj = ctx.data + j.off + b * j.bstride + c * j.stride;
-      T* po = ctx.data + o.off + b * o.bstride + c * o.stride;
+    for (int64_t c = seg.begin; c < seg.end; c += kChunk) {
+      const int64_t n = std::min(kChunk, seg.end - c);
+      const auto at = [&](const VecRef& r) {
+        return ctx.data + r.off + (run ? c : seg.b * r.bstride + c * r.stride);
+      };
+      const T* pj = at(j);
+      T* po = at(o);
       std::array<T*, kStates> ps{};
-      for (size_t k = 0; k < kStates; ++k)
-        ps[k] = ctx.data + refs[k]->off + b * refs[k]->bstride + c * refs[k]->stride;
+      for (size_t k = 0; k < kStates; ++k) ps[k] = at(*refs[k]);
       if (unit) {
         vmath::on_best_isa([&] {
           forward_unit(m, n, pj, po, ps, std::make_index_sequence<kStates>{});
@@ -359,20 +392,18 @@ void FastNeuronKernel<T, Model>::backward(const Context<T>& ctx, T* grad) {
   if constexpr (!HasLanes<Model<T>>::value) {
     Kernel<T>::backward(ctx, grad);
   } else {
-    const int64_t minibatch_size = ctx.minibatch_size;
-    const int64_t units = static_cast<int64_t>(blocks_.size()) * minibatch_size;
     // Each neuron's adjoints are its own elements (the planner checks J and the output
     // are disjoint), so neurons split over threads like forward().
-    parallel_for(units, work_ >= kParallelThreshold, [&](int64_t w) {
-      const NeuronBlock& blk = blocks_[w / minibatch_size];
-      const int64_t b = w % minibatch_size;
-      const size_t i = static_cast<size_t>(blk.item);
-      const VecRef &j = j_[i], &o = out_[i];
-      const Model<T>& m = model_[i];
-      for (int64_t c = blk.begin; c < blk.end; c += kChunk) {
-        const int64_t n = std::min(kChunk, blk.end - c);
-        const int64_t oj = j.off + b * j.bstride + c * j.stride;
-        const int64_t oo = o.off + b * o.bstride + c * o.stride;
+    parallel_for(static_cast<int64_t>(segments_.size()), work_ >= kParallelThreshold,
+                 [&](int64_t w) {
+      const Segment& seg = segments_[w];
+      const bool run = seg.b == kRun;
+      const VecRef &j = j_[seg.item], &o = out_[seg.item];
+      const Model<T>& m = model_[seg.item];
+      for (int64_t c = seg.begin; c < seg.end; c += kChunk) {
+        const int64_t n = std::min(kChunk, seg.end - c);
+        const int64_t oj = j.off + (run ? c : seg.b * j.bstride + c * j.stride);
+        const int64_t oo = o.off + (run ? c : seg.b * o.bstride + c * o.stride);
         if (j.stride == 1 && o.stride == 1) {
           vmath::on_best_isa(
               [&] { backward_unit(m, n, ctx.data + oj, grad + oj, grad + oo); });

@@ -27,8 +27,16 @@ class FastNeuronKernel : public Kernel<T> {
   static constexpr size_t kStates = Model<T>::kStateNames.size();
   std::vector<VecRef> j_, out_;
   std::array<std::vector<VecRef>, kStates> state_;
+  // Neurons [begin, end) of one thread's task: of minibatch item `b` of `item`, or, where
+  // b == kRun, of a run of items whose minibatches lie back to back at unit stride in every
+  // signal (counted from `item`'s start), which one vector loop covers.
+  struct Segment {
+    size_t item;
+    int64_t b, begin, end;
+  };
+  static constexpr int64_t kRun = -1;
   std::vector<Model<T>> model_;
-  std::vector<NeuronBlock> blocks_;
+  std::vector<Segment> segments_;
   int64_t work_ = 0;
 };
 
