@@ -39,6 +39,7 @@ from .inputs import (
     truncate,
 )
 from .planner import Program, plan_model
+from .planner.builder import NativeBuilder
 from .training import Trainer, parameters
 from .training.config import training_options
 from .training.front import TrainingFront
@@ -139,6 +140,7 @@ class Simulator(TrainingFront):
                 dt=dt,
                 label=f"{network}, dt={dt:f}",
                 decoder_cache=get_default_decoder_cache(),
+                builder=NativeBuilder(),
             )
         elif isinstance(model, Model):
             self.model = model

@@ -33,6 +33,7 @@ from . import (  # noqa: F401
     lower_neurons,
     lower_processes,
 )
+from .builder import NativeBuilder
 from .fast import fast_kind
 from .layout import Layout
 from .lowering import Lowering, lowering_for, written_signals
@@ -118,11 +119,13 @@ def plan_model(
         With ``program.model`` the built model.
     """
     if model is None:
-        model = Model(dt=dt, label=f"{network}, dt={dt:f}")
+        model = Model(dt=dt, label=f"{network}, dt={dt:f}", builder=NativeBuilder())
     if progress is None:
         progress = ProgressTracker(False, Progress("Building", "Build"))
     if network is not None:
         model.build(network, progress=progress.next_stage("Building", "Build"))
+        if isinstance(model.builder, NativeBuilder):
+            model.builder.release()
     dg = operator_dependency_graph(model.operators)
     if optimize == "nengo":
         with progress.next_stage("Building (running optimizer)", "Optimization"):

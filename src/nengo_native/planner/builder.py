@@ -1,0 +1,143 @@
+"""nengo's builder, with two repeated costs of solving decoders removed (same numbers).
+
+Most of a first build is nengo's decoder solving: evaluating the connection's function
+at each evaluation point, the neurons' rates at those points, and the solver. Two parts
+of it repeat work whose result is already known:
+
+- ``get_targets`` reads ``conn.function`` through nengo's parameter descriptor once per
+  evaluation point; here it is read once per connection.
+- Each decoded connection from an ensemble computes the ensemble's rates at its
+  evaluation points again, although connections that use the ensemble's own points get
+  the same matrix; here the last few are kept while building.
+
+Everything else is nengo's: the same functions are called in the same order with the
+same arguments, so decoders (and with them every output) are bit for bit
+`nengo.Simulator`'s. Registries stay shared: a build function registered with
+``nengo.builder.Builder.register`` applies here too, and a solver type with its own
+registered build function keeps it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+from nengo import rc
+from nengo.builder import Builder
+from nengo.builder.connection import build_solver as nengo_build_solver
+from nengo.builder.connection import get_eval_points
+from nengo.exceptions import BuildError
+from nengo.solvers import Solver
+from nengo.transforms import Dense
+
+# Rate matrices (evaluation points x neurons) kept at once: a few cover connections from
+# one ensemble built one after another, without holding every ensemble's.
+_KEPT_ACTIVITIES = 4
+
+
+def _is_nengos(neuron_type) -> bool:
+    """Whether ``neuron_type`` is nengo's own, whose rates are a pure function."""
+    return type(neuron_type).__module__.startswith("nengo.")
+
+
+def connection_targets(conn, eval_points: np.ndarray, dtype) -> np.ndarray:
+    """nengo's ``get_targets``, calling the same function on the same points."""
+    function = conn.function
+    if function is None:
+        return eval_points[:, conn.pre_slice].astype(dtype)
+    if isinstance(function, np.ndarray):
+        return function
+    points = eval_points[:, conn.pre_slice]
+    targets = np.zeros((len(points), conn.size_mid), dtype=dtype)
+    for i, point in enumerate(points):
+        out = function(point)
+        if out is None:
+            raise BuildError(
+                f"Building {conn}: Connection function returned None. "
+                "Cannot solve for decoders."
+            )
+        if isinstance(out, (tuple, list)):
+            out = np.hstack(out)
+        targets[i] = out
+    return targets
+
+
+class NativeBuilder(Builder):
+    """`nengo.builder.Builder` whose decoder solving skips repeated work.
+
+    Used by the `nengo_native.Simulator`'s own `nengo.builder.Model`; call `release`
+    once the network is built to drop the kept rate matrices.
+    """
+
+    def __init__(self):
+        self._activities: OrderedDict = OrderedDict()
+
+    def build(self, model, obj, *args, **kwargs):
+        if isinstance(obj, Solver) and self._registered(obj) is nengo_build_solver:
+            conn, rng = args
+            return self._build_decoders(model, conn, rng)
+        return Builder.build.__func__(type(self), model, obj, *args, **kwargs)
+
+    def release(self) -> None:
+        """Forget the kept rate matrices (the build is over)."""
+        self._activities.clear()
+
+    def _registered(self, obj):
+        for cls in type(obj).__mro__:
+            if cls in self.builders:
+                return self.builders[cls]
+        return None
+
+    def _build_decoders(self, model, conn, rng):
+        # nengo.builder.connection.build_decoders, step for step.
+        ens = conn.pre_obj
+        encoders = model.params[ens].encoders
+        gain = model.params[ens].gain
+        bias = model.params[ens].bias
+
+        eval_points = get_eval_points(model, conn, rng)
+        targets = connection_targets(conn, eval_points, rc.float_dtype)
+
+        if conn.solver.weights and not conn.solver.compositional:
+            if not isinstance(conn.transform, Dense):
+                raise BuildError(
+                    "Non-compositional solvers only work with Dense transforms"
+                )
+            transform = conn.transform.sample(rng=rng)
+            targets = np.dot(targets, transform.T)
+            post_enc = model.params[conn.post_obj].scaled_encoders
+            targets = np.dot(targets, post_enc.T[conn.post_slice])
+
+        x = np.dot(eval_points, encoders.T / ens.radius)
+        solve = self._solver_for(conn, model)
+        if model.seeded[conn]:
+            solve = model.decoder_cache.wrap_solver(solve)
+        decoders, solver_info = solve(conn, gain, bias, x, targets, rng=rng)
+        return eval_points, decoders.T, solver_info
+
+    def _solver_for(self, conn, model):
+        ens = conn.pre_obj
+        # Only the ensemble's own points give every such connection the same x.
+        shared = conn.eval_points is None and _is_nengos(ens.neuron_type)
+        key = (ens, model.params[ens].eval_points.shape)
+
+        def solve_for_decoders(conn, gain, bias, x, targets, rng):
+            activities = self._activities.get(key) if shared else None
+            if activities is None:
+                activities = ens.neuron_type.rates(x, gain, bias)
+                if shared:
+                    self._activities[key] = activities
+                    while len(self._activities) > _KEPT_ACTIVITIES:
+                        self._activities.popitem(last=False)
+            else:
+                self._activities.move_to_end(key)
+            if np.count_nonzero(activities) == 0:
+                raise BuildError(
+                    f"Building {conn}: 'activities' matrix is all zero for {ens}. "
+                    "This is because no evaluation points fall in the firing "
+                    "ranges of any neurons."
+                )
+            # A copy: a solver may write into its argument.
+            return conn.solver(activities.copy(), targets, rng=rng)
+
+        return solve_for_decoders

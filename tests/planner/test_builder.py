@@ -1,0 +1,112 @@
+"""NativeBuilder: nengo's build minus repeated decoder work, to the same numbers."""
+
+import nengo
+import numpy as np
+import pytest
+from nengo.builder import Builder, Model
+from nengo.builder.connection import BuiltConnection
+from nengo.exceptions import BuildError
+
+import nengo_native
+from nengo_native.planner.builder import NativeBuilder
+
+
+def _built(net, builder=None):
+    model = Model(dt=0.001, builder=builder)
+    model.build(net)
+    return model
+
+
+def _decoded_network():
+    with nengo.Network(seed=3) as net:
+        stim = nengo.Node(lambda t: np.sin(3 * t))
+        a = nengo.Ensemble(60, 2)
+        b = nengo.Ensemble(40, 1, neuron_type=nengo.LIFRate())
+        c = nengo.Ensemble(30, 1, neuron_type=nengo.RectifiedLinear())
+        nengo.Connection(stim, a[0])
+        # Three decoded connections from `a` share its rates; one has its own points.
+        nengo.Connection(a, b, function=lambda x: x[0] * x[1])
+        nengo.Connection(a, c, function=lambda x: (x[0] ** 2,))
+        nengo.Connection(
+            a, b, function=lambda x: [x[1]], solver=nengo.solvers.LstsqL2nz()
+        )
+        nengo.Connection(
+            a,
+            c,
+            eval_points=np.linspace(-1, 1, 50)[:, None] * [1, 0.5],
+            function=lambda x: x[0],
+        )
+        nengo.Connection(b, c, solver=nengo.solvers.LstsqL2(weights=True))
+        points = np.linspace(-1, 1, 40)[:, None]
+        nengo.Connection(c, b, eval_points=points, function=points**3)
+        nengo.Probe(b, synapse=0.01)
+    return net
+
+
+def test_decoders_identical_to_nengos_builder():
+    net = _decoded_network()
+    ours, theirs = _built(net, NativeBuilder()), _built(net)
+    assert len(net.all_connections) == 7
+    for conn in net.all_connections:
+        mine, nengos = ours.params[conn], theirs.params[conn]
+        assert isinstance(mine, BuiltConnection)
+        assert np.array_equal(mine.weights, nengos.weights), conn
+        assert np.array_equal(mine.eval_points, nengos.eval_points), conn
+
+
+def test_simulator_output_same_as_with_nengos_builder():
+    net = _decoded_network()
+    probe = net.probes[0]
+    with nengo_native.Simulator(net, progress_bar=False) as sim:
+        assert isinstance(sim.model.builder, NativeBuilder)
+        sim.run(0.2)
+    with nengo_native.Simulator(net, model=Model(), progress_bar=False) as plain:
+        plain.run(0.2)
+    with nengo.Simulator(net, progress_bar=False) as ref:
+        ref.run(0.2)
+    assert np.array_equal(sim.data[probe], plain.data[probe])
+    # nengo's own results move by this much between optimize=True and False
+    assert np.allclose(sim.data[probe], ref.data[probe], rtol=0, atol=1e-14)
+
+
+def test_function_returning_none_is_nengos_build_error():
+    with nengo.Network() as net:
+        a = nengo.Ensemble(10, 1)
+        nengo.Connection(a, nengo.Node(size_in=1), function=lambda x: None)
+    with pytest.raises(BuildError, match="Connection function returned None"):
+        _built(net, NativeBuilder())
+
+
+def test_registered_solver_builder_still_applies():
+    class HalfSolver(nengo.solvers.LstsqL2):
+        """A solver type with its own build function."""
+
+    calls = []
+
+    @Builder.register(HalfSolver)
+    def build_half(model, solver, conn, rng):
+        calls.append(conn)
+        eval_points, decoders, info = nengo.builder.connection.build_decoders(
+            model, conn, rng
+        )
+        return eval_points, decoders / 2, info
+
+    try:
+        with nengo.Network(seed=1) as net:
+            a = nengo.Ensemble(20, 1)
+            conn = nengo.Connection(a, nengo.Node(size_in=1), solver=HalfSolver())
+        model = _built(net, NativeBuilder())
+        assert calls == [conn]
+        assert np.array_equal(
+            model.params[conn].weights, _built(net).params[conn].weights
+        )
+    finally:
+        del Builder.builders[HalfSolver]
+
+
+def test_release_drops_kept_rates():
+    builder = NativeBuilder()
+    _built(_decoded_network(), builder)
+    assert builder._activities
+    builder.release()
+    assert not builder._activities
