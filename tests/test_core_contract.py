@@ -194,6 +194,11 @@ def programs():
         planned[("neuron_types_fast", i, 2)] = plan_network(
             neuron_types_net(), batch=2, training=training, exact=False
         )
+        for name, make in NETWORKS.items():
+            if name != "integer":
+                planned[(f"{name}_fast", i, 2)] = plan_network(
+                    make(), batch=2, training=training, exact=False
+                )
     return planned
 
 

@@ -111,7 +111,53 @@ def test_fast_mode_plans_fast_kernels():
     assert "neurons_lif" in kinds and "neurons_lif_fast" not in kinds
 
 
-def test_fast_neurons_independent_of_grouping():
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(
+    "neuron_type",
+    [
+        nengo.LIF(),
+        # dt / tau_rc = 2: a decay over more than one time constant per step
+        nengo.LIF(tau_rc=0.0005, tau_ref=0.001),
+        # voltages starting above threshold (below the input) spike at once, with
+        # spike times far from those of a crossing within the step
+        nengo.LIF(initial_state={"voltage": nengo.dists.Uniform(1.0, 1.9)}),
+        nengo.LIF(min_voltage=-1, amplitude=0.5),
+    ],
+    ids=["default", "fast_decay", "far_above_threshold", "min_voltage"],
+)
+def test_fast_lif_spike_counts(neuron_type, dtype):
+    """Every regime of the fast LIF update (including the float32 AVX-512 lanes and
+    their fallbacks) gives each neuron the exact kernel's spike count to within one,
+    and the same first spikes."""
+    with nengo.Network(seed=1) as net:
+        ens = nengo.Ensemble(
+            200,
+            1,
+            neuron_type=neuron_type,
+            gain=nengo.dists.Choice([1.0]),
+            bias=nengo.dists.Uniform(2, 30),
+        )
+        spikes = nengo.Probe(ens.neurons)
+        voltage = nengo.Probe(ens.neurons, "voltage")
+    runs = {}
+    for exact in (True, False):
+        with nengo_native.Simulator(
+            net, progress_bar=False, dtype=dtype, exact=exact
+        ) as sim:
+            sim.run_steps(1000)
+            runs[exact] = (sim.data[spikes], sim.data[voltage])
+    (s_exact, _), (s_fast, v_fast) = runs[True], runs[False]
+    assert s_exact.sum() > 1000
+    counts_exact = np.count_nonzero(s_exact, axis=0)
+    counts_fast = np.count_nonzero(s_fast, axis=0)
+    assert np.abs(counts_fast - counts_exact).max() <= 1
+    np.testing.assert_array_equal(s_fast[:2], s_exact[:2])
+    assert np.all(v_fast >= neuron_type.min_voltage)
+    assert np.isfinite(v_fast).all()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fast_neurons_independent_of_grouping(dtype):
     """The fast neuron kernels update each neuron on its own: a run of ensembles that
     lie back to back (at minibatch 1) or of one ensemble's items (at minibatch 3) is
     one vector loop, and every item still gets the spikes it gets alone."""
@@ -132,7 +178,7 @@ def test_fast_neurons_independent_of_grouping():
     outputs = {}
     for minibatch in (1, 3):
         with nengo_native.Simulator(
-            net, exact=False, minibatch_size=minibatch, progress_bar=False
+            net, exact=False, minibatch_size=minibatch, progress_bar=False, dtype=dtype
         ) as sim:
             sim.run_steps(200)
             outputs[minibatch] = [sim.data[p] for p in probes]

@@ -62,9 +62,12 @@ class BsrDotIncKernel : public Kernel<T> {
   std::vector<VecRef> saved() const override;
   void backward(const Context<T>& ctx, T* grad) override;
 
- private:
+ protected:
   void run_item(const Context<T>& ctx, int64_t i, bool parallel_rows);
   void run_item_by_columns(const Context<T>& ctx, int64_t i, bool parallel_rows);
+  // Items one after another, or chains of them on threads (see forward).
+  template <typename RunItem>
+  void for_items(RunItem&& run_item);
 
   // Accumulators (rows x batch) a block row's column-major task keeps (see DotIncKernel).
   static constexpr int64_t kColumnTileElements = 2048;
@@ -79,6 +82,20 @@ class BsrDotIncKernel : public Kernel<T> {
   std::vector<VecRef> x_, y_;
   std::vector<int64_t> chain_ptr_, item_work_;
   int64_t work_ = 0, max_item_work_ = 0;
+};
+
+// bsr_dot_inc in the throughput mode (exact=False), with the same parameters: decoder rows
+// (one-row blocks) and encoder columns (one-column blocks) over a shared A run in SIMD
+// lanes, summing in any order with FMA; other shapes run the exact kernel's loops.
+template <typename T>
+class BsrDotIncFastKernel : public BsrDotIncKernel<T> {
+ public:
+  BsrDotIncFastKernel(const Params& p, const Shape& s);
+  void forward(const Context<T>& ctx) override;
+
+ private:
+  enum class Path { kExact, kRows, kColumns };
+  std::vector<Path> path_;
 };
 
 // DotInc on integer signals (nengo keeps signals made from integer arrays as integers):

@@ -9,6 +9,7 @@
 
 #include "../core/parallel.h"
 #include "../core/simd.h"
+#include "dot_fast.h"
 
 namespace nengo_native {
 namespace {
@@ -399,16 +400,22 @@ void BsrDotIncKernel<T>::run_item(const Context<T>& ctx, int64_t i, bool paralle
 }
 
 template <typename T>
-void BsrDotIncKernel<T>::forward(const Context<T>& ctx) {
+template <typename RunItem>
+void BsrDotIncKernel<T>::for_items(RunItem&& run) {
   const int64_t n_chains = static_cast<int64_t>(chain_ptr_.size()) - 1;
   if (n_chains > 1 && 2 * max_item_work_ <= work_) {
     // Many comparable items: one thread per chain, rows serial within an item.
-    for_each_chain(chain_ptr_, work_, [&](int64_t i) { run_item(ctx, i, false); });
+    for_each_chain(chain_ptr_, work_, [&](int64_t i) { run(i, false); });
   } else {
     // One dominant item (e.g. nengo's merged block-diagonal BsrDotInc): split its rows.
     const int64_t n = static_cast<int64_t>(a_.size());
-    for (int64_t i = 0; i < n; ++i) run_item(ctx, i, item_work_[i] >= kParallelThreshold);
+    for (int64_t i = 0; i < n; ++i) run(i, item_work_[i] >= kParallelThreshold);
   }
+}
+
+template <typename T>
+void BsrDotIncKernel<T>::forward(const Context<T>& ctx) {
+  for_items([&](int64_t i, bool parallel_rows) { run_item(ctx, i, parallel_rows); });
 }
 
 template <typename T>
@@ -462,12 +469,59 @@ void BsrDotIncKernel<T>::backward(const Context<T>& ctx, T* grad) {
   }
 }
 
-REGISTER_KERNEL("bsr_dot_inc", BsrDotIncKernel,
-                KernelSchema()
-                    .ints({"A_off", "A_bstride", "A_R", "A_C", "A_kstride", "A_rstride",
-                           "A_cstride", "A_nbrow", "indptr_start", "indices_start", "indptr",
-                           "indices"})
-                    .vecs({"X", "Y"})
-                    .chains());
+namespace {
+
+KernelSchema bsr_dot_inc_schema() {
+  return KernelSchema()
+      .ints({"A_off", "A_bstride", "A_R", "A_C", "A_kstride", "A_rstride", "A_cstride",
+             "A_nbrow", "indptr_start", "indices_start", "indptr", "indices"})
+      .vecs({"X", "Y"})
+      .chains();
+}
+
+}  // namespace
+
+REGISTER_KERNEL("bsr_dot_inc", BsrDotIncKernel, bsr_dot_inc_schema());
+
+template <typename T>
+BsrDotIncFastKernel<T>::BsrDotIncFastKernel(const Params& p, const Shape& s)
+    : BsrDotIncKernel<T>(p, s) {
+  for (size_t i = 0; i < this->a_.size(); ++i) {
+    const BsrRef& a = this->a_[i];
+    const VecRef &x = this->x_[i], &y = this->y_[i];
+    Path path = Path::kExact;
+    if (a.bstride == 0 && !this->by_columns_[i]) {
+      if (a.R == 1 && a.cstride == 1 && x.stride == 1) path = Path::kRows;
+      else if (a.C == 1 && a.rstride == 1 && y.stride == 1) path = Path::kColumns;
+    }
+    path_.push_back(path);
+  }
+}
+
+template <typename T>
+void BsrDotIncFastKernel<T>::forward(const Context<T>& ctx) {
+  this->for_items([&](int64_t i, bool parallel_rows) {
+    if (path_[i] == Path::kExact) return this->run_item(ctx, i, parallel_rows);
+    const BsrRef& a = this->a_[i];
+    const VecRef &x = this->x_[i], &y = this->y_[i];
+    const int64_t* ptr = this->indptr_.data() + a.indptr_start;
+    const int64_t* idx = this->indices_.data() + a.indices_start;
+    const T* pa = ctx.data + a.off;
+    const T* px = ctx.data + x.off;
+    T* py = ctx.data + y.off;
+    // A block row is one thread's: its outputs are its own.
+    parallel_for(a.nbrow, parallel_rows, [&](int64_t row) {
+      const int64_t k0 = ptr[row], nblocks = ptr[row + 1] - k0;
+      if (path_[i] == Path::kRows)
+        row_dots_fast(pa + k0 * a.kstride, a.kstride, idx + k0, nblocks, a.C, px, x.bstride,
+                      ctx.minibatch_size, py + row * y.stride, y.bstride);
+      else
+        column_axpys_fast(pa + k0 * a.kstride, a.kstride, idx + k0, nblocks, a.R, px, x.stride,
+                          x.bstride, ctx.minibatch_size, py + row * a.R, y.bstride);
+    });
+  });
+}
+
+REGISTER_KERNEL("bsr_dot_inc_fast", BsrDotIncFastKernel, bsr_dot_inc_schema());
 
 }  // namespace nengo_native

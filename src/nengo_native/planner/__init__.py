@@ -250,7 +250,8 @@ def plan(
                 merged = [op for run in runs for op in run]
                 params = lower_block_diagonal(runs, layout)
                 order = (lvl, min(position[op] for op in merged))
-                scheduled.append((order, KernelStep("bsr_dot_inc", params, merged)))
+                kind = "bsr_dot_inc" if exact else fast_kind("bsr_dot_inc", params)
+                scheduled.append((order, KernelStep(kind, params, merged)))
             if not ops:
                 continue
             order = (lvl, position[ops[0]])

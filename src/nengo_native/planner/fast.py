@@ -7,7 +7,9 @@ here run their exact kernel in both modes.
 What the fast kernels change (see ``docs/performance.md``, "exact=False"):
 
 - neurons: vector ``exp``/``expm1``/``log`` of a few ULP instead of numpy's libm
-  calls, every neuron in SIMD lanes (``src/cpp/kernels/neurons_fast.cpp``).
+  calls, every neuron in SIMD lanes (``src/cpp/kernels/neurons_fast.cpp``);
+- block-sparse products: decoder rows and encoder columns over a shared matrix sum in
+  SIMD lanes, in any order, with FMA (``src/cpp/kernels/dot_fast.cpp``).
 
 The runtime also calls a node without input once per step for the whole minibatch
 (``Runtime._item_functions``).
@@ -23,6 +25,7 @@ FAST_KINDS: dict[str, str] = {
     "neurons_adaptive_lif": "neurons_adaptive_lif_fast",
     "neurons_lif_rate": "neurons_lif_rate_fast",
     "neurons_lif_rate_smoothed": "neurons_lif_rate_smoothed_fast",
+    "bsr_dot_inc": "bsr_dot_inc_fast",
 }
 
 
