@@ -5,10 +5,11 @@ model below in a fresh process per simulator (NengoDL in its own interpreter whe
 given or importable), times `fit` after one warm-up epoch, and prints the median
 samples/s with the ratio; results go to ``bench/results/training.json``.
 
-Beside rate training (``native``), the same models train with spiking-aware
-training (``native:rate`` and ``native:surrogate``, the two methods of
+Beside rate training (``native``), the same models train in the throughput mode
+(``native_fast``: ``exact=False`` in float32, NengoDL's default dtype) and with
+spiking-aware training (``native:rate`` and ``native:surrogate``, the two methods of
 ``configure_settings(spiking_aware_training=...)``): LIF neurons spike in `fit`'s
-forward pass. ``--no-spiking`` leaves those out.
+forward pass. ``--no-fast`` and ``--no-spiking`` leave those out.
 
 Models
 ------
@@ -19,6 +20,9 @@ two_layer
     Two ensembles of 512 LIF neurons (16 dimensions in, 4 out) with lowpass
     synapses, every parameter trainable, 1024 samples of 10 steps (backprop
     through time), minibatch 32, Adam 0.001.
+three_layer
+    The larger case: three ensembles of 1024 LIF neurons in a chain (16 dimensions
+    in, 4 out), 256 samples of 20 steps, otherwise as two_layer.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ MARKER = "TRAINING_RESULT "
 MODELS = {
     "tutorial": {"samples": 4096, "n_steps": 1, "epochs": 5},
     "two_layer": {"samples": 1024, "n_steps": 10, "epochs": 2},
+    "three_layer": {"samples": 256, "n_steps": 20, "epochs": 1},
 }
 
 
@@ -57,13 +62,18 @@ def build(model: str, nengo, np, configure):
             probe = nengo.Probe(out)
         x = rng.uniform(-1, 1, size=(spec["samples"], 1, 1))
         return net, inp, probe, x, np.sin(x**2), 0.01
+    n_neurons = 512 if model == "two_layer" else 1024
     with nengo.Network(seed=0) as net:
         inp = nengo.Node(np.zeros(16))
-        a = nengo.Ensemble(512, 16)
-        b = nengo.Ensemble(512, 4)
+        a = nengo.Ensemble(n_neurons, 16)
+        b = nengo.Ensemble(n_neurons, 4)
         out = nengo.Node(size_in=4)
         nengo.Connection(inp, a, synapse=None)
         nengo.Connection(a, b, function=lambda v: v[:4] * v[4:8], synapse=0.005)
+        if model == "three_layer":
+            c = nengo.Ensemble(n_neurons, 4)
+            nengo.Connection(b, c, synapse=0.005)
+            b = c
         nengo.Connection(b, out, synapse=0.005)
         probe = nengo.Probe(out)
     x = rng.uniform(-1, 1, size=(spec["samples"], spec["n_steps"], 16))
@@ -87,7 +97,14 @@ def worker(model: str, simulator: str, repeats: int) -> dict:
         if method:  # spiking-aware training
             with net:
                 nengo_native.configure_settings(spiking_aware_training=method)
-        sim = nengo_native.Simulator(net, minibatch_size=32, progress_bar=False)
+        sim = nengo_native.Simulator(
+            net,
+            minibatch_size=32,
+            progress_bar=False,
+            # the throughput mode as NengoDL trains: float32
+            exact=simulator != "native_fast",
+            dtype="float32" if simulator == "native_fast" else "float64",
+        )
         sim.compile(optimizer=nengo_native.optimizers.Adam(lr), loss={probe: "mse"})
 
         def fit(epochs):
@@ -136,6 +153,9 @@ def main(argv=None) -> list[dict]:
     parser.add_argument(
         "--no-spiking", action="store_true", help="skip spiking-aware training"
     )
+    parser.add_argument(
+        "--no-fast", action="store_true", help="skip the throughput mode (exact=False)"
+    )
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -146,6 +166,8 @@ def main(argv=None) -> list[dict]:
     from . import machine
 
     sims = {"native": sys.executable}
+    if not args.no_fast:
+        sims["native_fast"] = sys.executable
     if not args.no_spiking:
         sims["native:rate"] = sys.executable
         sims["native:surrogate"] = sys.executable

@@ -281,3 +281,36 @@ def test_fast_mode_gradients(neuron_type, smoothing, kind):
         assert kind in kinds, kinds
         errors = sim.check_gradients(x, max_checks=6, rtol=1e-4)
     assert errors and max(errors.values()) <= 1e-4
+
+
+def test_fast_products_gradients():
+    """The throughput mode's products (decoder rows, encoder columns, larger blocks
+    and dense matrices, each over the whole minibatch) give float64 gradients that
+    match central finite differences to 1e-4."""
+    with nengo.Network(seed=5) as net:
+        inp = nengo.Node(np.zeros(4))
+        a = nengo.Ensemble(24, 4, neuron_type=nengo.LIFRate())
+        b = nengo.Ensemble(16, 1, neuron_type=nengo.LIFRate())
+        c = nengo.Ensemble(20, 4, neuron_type=nengo.LIFRate())
+        mix = nengo.Node(size_in=3)
+        out = nengo.Node(size_in=3)
+        nengo.Connection(inp, a, synapse=0.01)
+        nengo.Connection(a, b, function=lambda x: x[0] * x[1], synapse=0.01)
+        nengo.Connection(a, c, function=np.tanh, synapse=0.01)
+        nengo.Connection(c.neurons, mix, transform=np.full((3, 20), 0.01), synapse=None)
+        nengo.Connection(mix, out, transform=np.arange(9.0).reshape(3, 3) / 9)
+        nengo.Connection(b, out[0], synapse=0.01)
+        # ensembles alike, joined into block-sparse products by the planner
+        for d in range(3):
+            e = nengo.Ensemble(10, 1, neuron_type=nengo.LIFRate())
+            nengo.Connection(inp[d], e, synapse=None)
+            nengo.Connection(e, out[d], function=np.sin, synapse=0.01)
+        nengo.Probe(out)
+    x = {inp: np.random.RandomState(0).uniform(-1, 1, size=(3, 4, 4))}
+    with nengo_native.Simulator(
+        net, minibatch_size=3, progress_bar=False, seed=1, exact=False
+    ) as sim:
+        kinds = {s.kind for s in sim.program.steps if hasattr(s, "kind")}
+        assert {"bsr_dot_inc_fast", "dot_inc_fast"} <= kinds, kinds
+        errors = sim.check_gradients(x, max_checks=8, rtol=1e-4)
+    assert errors and max(errors.values()) <= 1e-4

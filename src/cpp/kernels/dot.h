@@ -20,7 +20,7 @@ class DotIncKernel : public Kernel<T> {
   std::vector<VecRef> saved() const override;
   void backward(const Context<T>& ctx, T* grad) override;
 
- private:
+ protected:
   // Rows [begin, end) of item `item`'s product: the unit of parallel work.
   struct DenseTask {
     int64_t item, begin, end;
@@ -43,6 +43,22 @@ class DotIncKernel : public Kernel<T> {
   std::vector<int64_t> product_off_;  // each item's (rows x batch) block of product_
   std::vector<T> product_;
   int64_t dense_work_ = 0;
+};
+
+// dot_inc in the throughput mode (exact=False), with the same parameters: where every
+// item's A is shared by the batch and stored by rows, each task's rows of the product
+// come from one GEMM over the whole minibatch (Eigen's blocking and FMA order).
+template <typename T>
+class DotIncFastKernel : public DotIncKernel<T> {
+ public:
+  DotIncFastKernel(const Params& p, const Shape& s);
+  void forward(const Context<T>& ctx) override;
+
+ private:
+  // Rows per task: enough that a GEMM pays for packing the batch of inputs.
+  static constexpr int64_t kGemmRows = 128;
+  bool gemm_ = true;
+  std::vector<typename DotIncKernel<T>::DenseTask> gemm_tasks_;
 };
 
 // A block-sparse matrix: nbrow block rows of R x C blocks; block k's element (r, c) is at
@@ -86,15 +102,18 @@ class BsrDotIncKernel : public Kernel<T> {
 
 // bsr_dot_inc in the throughput mode (exact=False), with the same parameters: decoder rows
 // (one-row blocks) and encoder columns (one-column blocks) over a shared A run in SIMD
-// lanes, summing in any order with FMA; other shapes run the exact kernel's loops.
+// lanes, summing in any order with FMA; larger blocks are GEMMs over the minibatch; other
+// shapes run the exact kernel's loops.
 template <typename T>
 class BsrDotIncFastKernel : public BsrDotIncKernel<T> {
  public:
   BsrDotIncFastKernel(const Params& p, const Shape& s);
   void forward(const Context<T>& ctx) override;
+  void backward(const Context<T>& ctx, T* grad) override;
 
  private:
-  enum class Path { kExact, kRows, kColumns };
+  // kGemm: blocks with unit inner strides, each one GEMM over the minibatch.
+  enum class Path { kExact, kRows, kColumns, kGemm };
   std::vector<Path> path_;
 };
 

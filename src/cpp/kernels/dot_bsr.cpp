@@ -2,6 +2,7 @@
 // backward.
 #include "dot.h"
 
+#include <Eigen/Core>
 #include <algorithm>
 #include <stdexcept>
 #include <string>
@@ -483,6 +484,30 @@ KernelSchema bsr_dot_inc_schema() {
 
 REGISTER_KERNEL("bsr_dot_inc", BsrDotIncKernel, bsr_dot_inc_schema());
 
+namespace {
+
+// One block row of unit-inner-stride blocks (by rows or by columns) for the whole
+// minibatch: Y_rows (R x batch) += sum over blocks of A_k (R x C) X_k (C x batch).
+template <typename T>
+void bsr_block_row_gemm(const BsrRef& a, int64_t k0, int64_t nblocks, const int64_t* idx,
+                        const T* pa, const T* px, int64_t x_bstride, int64_t batch, T* py,
+                        int64_t y_bstride) {
+  using OS = Eigen::OuterStride<>;
+  using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using ColMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+  Eigen::Map<ColMat, 0, OS> y(py, a.R, batch, OS(y_bstride));
+  for (int64_t k = 0; k < nblocks; ++k) {
+    const T* block = pa + (k0 + k) * a.kstride;
+    const Eigen::Map<const ColMat, 0, OS> x(px + idx[k] * a.C, a.C, batch, OS(x_bstride));
+    if (a.cstride == 1)
+      y.noalias() += Eigen::Map<const RowMat, 0, OS>(block, a.R, a.C, OS(a.rstride)) * x;
+    else
+      y.noalias() += Eigen::Map<const ColMat, 0, OS>(block, a.R, a.C, OS(a.cstride)) * x;
+  }
+}
+
+}  // namespace
+
 template <typename T>
 BsrDotIncFastKernel<T>::BsrDotIncFastKernel(const Params& p, const Shape& s)
     : BsrDotIncKernel<T>(p, s) {
@@ -493,6 +518,8 @@ BsrDotIncFastKernel<T>::BsrDotIncFastKernel(const Params& p, const Shape& s)
     if (a.bstride == 0 && !this->by_columns_[i]) {
       if (a.R == 1 && a.cstride == 1 && x.stride == 1) path = Path::kRows;
       else if (a.C == 1 && a.rstride == 1 && y.stride == 1) path = Path::kColumns;
+      else if ((a.cstride == 1 || a.rstride == 1) && x.stride == 1 && y.stride == 1)
+        path = Path::kGemm;
     }
     path_.push_back(path);
   }
@@ -512,7 +539,10 @@ void BsrDotIncFastKernel<T>::forward(const Context<T>& ctx) {
     // A block row is one thread's: its outputs are its own.
     parallel_for(a.nbrow, parallel_rows, [&](int64_t row) {
       const int64_t k0 = ptr[row], nblocks = ptr[row + 1] - k0;
-      if (path_[i] == Path::kRows)
+      if (path_[i] == Path::kGemm)
+        bsr_block_row_gemm(a, k0, nblocks, idx + k0, pa, px, x.bstride, ctx.minibatch_size,
+                           py + row * a.R, y.bstride);
+      else if (path_[i] == Path::kRows)
         row_dots_fast(pa + k0 * a.kstride, a.kstride, idx + k0, nblocks, a.C, px, x.bstride,
                       ctx.minibatch_size, py + row * y.stride, y.bstride);
       else
@@ -520,6 +550,47 @@ void BsrDotIncFastKernel<T>::forward(const Context<T>& ctx) {
                           x.bstride, ctx.minibatch_size, py + row * a.R, y.bstride);
     });
   });
+}
+
+template <typename T>
+void BsrDotIncFastKernel<T>::backward(const Context<T>& ctx, T* grad) {
+  // Every fast path has unit inner strides where they matter, so each block's adjoints
+  // are two GEMMs over the minibatch: dX_k += A_k^T dY and dA_k += dY X_k^T.
+  for (Path path : path_)
+    if (path == Path::kExact) return BsrDotIncKernel<T>::backward(ctx, grad);
+  using OS = Eigen::OuterStride<>;
+  using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using ColMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+  const int64_t batch = ctx.minibatch_size;
+  for (int64_t i = static_cast<int64_t>(this->a_.size()) - 1; i >= 0; --i) {
+    const BsrRef& a = this->a_[i];
+    const VecRef &x = this->x_[i], &y = this->y_[i];
+    const int64_t* ptr = this->indptr_.data() + a.indptr_start;
+    const int64_t* idx = this->indices_.data() + a.indices_start;
+    // One-row and one-column blocks: the single stride is unused.
+    const bool by_rows = a.R == 1 || (a.C > 1 && a.cstride == 1);
+    const int64_t outer = by_rows ? (a.R == 1 ? a.C : a.rstride) : (a.C == 1 ? a.R : a.cstride);
+    for (int64_t br = 0; br < a.nbrow; ++br) {
+      const Eigen::Map<const ColMat, 0, OS> gy(grad + y.off + br * a.R * y.stride, a.R, batch,
+                                               OS(y.bstride));
+      for (int64_t k = ptr[br]; k < ptr[br + 1]; ++k) {
+        const int64_t ka = a.off + k * a.kstride, kx = x.off + idx[k] * a.C * x.stride;
+        const Eigen::Map<const ColMat, 0, OS> xk(ctx.data + kx, a.C, batch, OS(x.bstride));
+        Eigen::Map<ColMat, 0, OS> gx(grad + kx, a.C, batch, OS(x.bstride));
+        if (by_rows) {
+          const Eigen::Map<const RowMat, 0, OS> ak(ctx.data + ka, a.R, a.C, OS(outer));
+          gx.noalias() += ak.transpose() * gy;
+          Eigen::Map<RowMat, 0, OS>(grad + ka, a.R, a.C, OS(outer)).noalias() +=
+              gy * xk.transpose();
+        } else {
+          const Eigen::Map<const ColMat, 0, OS> ak(ctx.data + ka, a.R, a.C, OS(outer));
+          gx.noalias() += ak.transpose() * gy;
+          Eigen::Map<ColMat, 0, OS>(grad + ka, a.R, a.C, OS(outer)).noalias() +=
+              gy * xk.transpose();
+        }
+      }
+    }
+  }
 }
 
 REGISTER_KERNEL("bsr_dot_inc_fast", BsrDotIncFastKernel, bsr_dot_inc_schema());

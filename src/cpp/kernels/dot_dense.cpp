@@ -275,4 +275,52 @@ void DotIncKernel<T>::backward(const Context<T>& ctx, T* grad) {
 
 REGISTER_KERNEL("dot_inc", DotIncKernel, KernelSchema().mats({"A"}).vecs({"X", "Y"}).chains());
 
+template <typename T>
+DotIncFastKernel<T>::DotIncFastKernel(const Params& p, const Shape& s) : DotIncKernel<T>(p, s) {
+  for (size_t i = 0; i < this->a_.size(); ++i) {
+    const MatRef& a = this->a_[i];
+    gemm_ = gemm_ && !this->by_columns_[i] && a.bstride == 0 && a.cstride == 1 &&
+            this->x_[i].stride == 1;
+    for (int64_t r = 0; r < a.rows; r += kGemmRows)
+      gemm_tasks_.push_back({static_cast<int64_t>(i), r, std::min(a.rows, r + kGemmRows)});
+  }
+}
+
+template <typename T>
+void DotIncFastKernel<T>::forward(const Context<T>& ctx) {
+  if (!gemm_) return DotIncKernel<T>::forward(ctx);
+  using OS = Eigen::OuterStride<>;
+  using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using ColMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+  const int64_t minibatch_size = ctx.minibatch_size;
+  // Products to scratch, then to Y in Program order, as the exact kernel does.
+  parallel_for(static_cast<int64_t>(gemm_tasks_.size()), this->dense_work_ >= kParallelThreshold,
+               [&](int64_t t) {
+                 const auto& task = gemm_tasks_[t];
+                 const MatRef& a = this->a_[task.item];
+                 const VecRef& x = this->x_[task.item];
+                 const int64_t rows = task.end - task.begin;
+                 Eigen::Map<ColMat, 0, OS> out(
+                     this->product_.data() + this->product_off_[task.item] + task.begin, rows,
+                     minibatch_size, OS(a.rows));
+                 out.noalias() =
+                     Eigen::Map<const RowMat, 0, OS>(ctx.data + a.off + task.begin * a.rstride,
+                                                     rows, a.cols, OS(a.rstride)) *
+                     Eigen::Map<const ColMat, 0, OS>(ctx.data + x.off, a.cols, minibatch_size,
+                                                     OS(x.bstride));
+               });
+  for (size_t i = 0; i < this->a_.size(); ++i) {
+    const MatRef& a = this->a_[i];
+    const VecRef& y = this->y_[i];
+    if (a.rows == 0) continue;
+    Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>> product(
+        this->product_.data() + this->product_off_[i], a.rows, minibatch_size);
+    BatchMat<T>(ctx.data + y.off, y.n, minibatch_size,
+                Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(y.bstride, y.stride)) += product;
+  }
+}
+
+REGISTER_KERNEL("dot_inc_fast", DotIncFastKernel,
+                KernelSchema().mats({"A"}).vecs({"X", "Y"}).chains());
+
 }  // namespace nengo_native

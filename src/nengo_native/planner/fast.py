@@ -8,8 +8,9 @@ What the fast kernels change (see ``docs/performance.md``, "exact=False"):
 
 - neurons: vector ``exp``/``expm1``/``log`` of a few ULP instead of numpy's libm
   calls, every neuron in SIMD lanes (``src/cpp/kernels/neurons_fast.cpp``);
-- block-sparse products: decoder rows and encoder columns over a shared matrix sum in
-  SIMD lanes, in any order, with FMA (``src/cpp/kernels/dot_fast.cpp``).
+- products over a shared matrix: decoder rows and encoder columns sum in SIMD lanes
+  (``src/cpp/kernels/dot_fast.cpp``), dense matrices and larger blocks are GEMMs over
+  the whole minibatch (Eigen); any order, with FMA.
 
 The runtime also calls a node without input once per step for the whole minibatch
 (``Runtime._item_functions``).
@@ -26,6 +27,7 @@ FAST_KINDS: dict[str, str] = {
     "neurons_lif_rate": "neurons_lif_rate_fast",
     "neurons_lif_rate_smoothed": "neurons_lif_rate_smoothed_fast",
     "bsr_dot_inc": "bsr_dot_inc_fast",
+    "dot_inc": "dot_inc_fast",
 }
 
 
