@@ -1,9 +1,10 @@
 """Time each kernel of a model's Program on its own (steps/s of the kernel alone).
 
 python bench/profile_kernels.py integrator medium [--steps 500] [--dtype float64]
-    [--minibatch 32] [--fast]
+    [--minibatch 32] [--fast] [--optimize nengo]
 
-``--fast`` plans the throughput mode (``exact=False``). Neuron kernels also show
+``--fast`` plans the throughput mode (``exact=False``); ``--optimize`` is the
+Simulator's ``optimize`` (``true``, ``false`` or ``nengo``). Neuron kernels also show
 nanoseconds per neuron-step (minibatch items count as neurons).
 """
 
@@ -43,6 +44,12 @@ def main(argv=None) -> None:
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--minibatch", type=int, default=1)
     parser.add_argument("--fast", action="store_true", help="exact=False")
+    parser.add_argument(
+        "--optimize",
+        default="true",
+        choices=["true", "false", "nengo"],
+        help="optimize= of the Simulator",
+    )
     args = parser.parse_args(argv)
     net, _ = make(args.model, args.size)
     sim = nengo_native.Simulator(
@@ -51,6 +58,7 @@ def main(argv=None) -> None:
         dtype=args.dtype,
         minibatch_size=args.minibatch,
         exact=not args.fast,
+        optimize={"true": True, "false": False}.get(args.optimize, args.optimize),
     )
     program, rt = sim.program, sim._engine.runtime
     layout = program.layout

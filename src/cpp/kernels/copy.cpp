@@ -42,6 +42,40 @@ int64_t total_length(const Segments& s, int64_t minibatch_size) {
   return total * minibatch_size;
 }
 
+// Runs of the segments, for a step small enough to run on one thread (see Run). Running
+// runs one after another, each over the whole minibatch, writes every element in the
+// order the items' loops do: an element of item b is written by the same segments in
+// the same order, and different b never share an element. A destination shared by the
+// batch (bstride 0) would see its writes reordered: then there are no runs (empty).
+std::vector<Run> join_runs(const Segments& s, const std::vector<int64_t>& src_bstride,
+                           const std::vector<int64_t>& dst_bstride,
+                           const std::vector<double>& value, int64_t minibatch_size) {
+  std::vector<Run> runs;
+  if (minibatch_size > 1)
+    for (int64_t bstride : dst_bstride)
+      if (bstride == 0) return runs;
+  for (size_t i = 0; i + 1 < s.seg_ptr.size(); ++i)
+    for (int64_t k = s.seg_ptr[i]; k < s.seg_ptr[i + 1]; ++k) {
+      const Run next{s.src.empty() ? 0 : s.src[k], s.dst[k], s.len[k],
+                     src_bstride.empty() ? 0 : src_bstride[i], dst_bstride[i],
+                     value.empty() ? 0.0 : value[i]};
+      if (next.len == 0) continue;
+      if (!runs.empty()) {
+        Run& last = runs.back();
+        const bool joins = last.dst_bstride == next.dst_bstride &&
+                           last.src_bstride == next.src_bstride && last.value == next.value &&
+                           last.dst + last.len == next.dst &&
+                           (s.src.empty() || last.src + last.len == next.src);
+        if (joins) {
+          last.len += next.len;
+          continue;
+        }
+      }
+      runs.push_back(next);
+    }
+  return runs;
+}
+
 }  // namespace
 
 template <typename T>
@@ -53,10 +87,20 @@ ResetKernel<T>::ResetKernel(const Params& p, const Shape& s) {
   chain_ptr_ = read_chain_ptr(p, n);
   check_segments(seg_.dst, seg_, dst_bstride_, s, "reset destination");
   work_ = total_length(seg_, s.minibatch_size);
+  if (work_ < kParallelThreshold)
+    runs_ = join_runs(seg_, {}, dst_bstride_, value_, s.minibatch_size);
 }
 
 template <typename T>
 void ResetKernel<T>::forward(const Context<T>& ctx) {
+  if (!runs_.empty()) {
+    for (const Run& run : runs_) {
+      const T value = static_cast<T>(run.value);
+      for (int64_t b = 0; b < ctx.minibatch_size; ++b)
+        std::fill_n(ctx.data + run.dst + b * run.dst_bstride, run.len, value);
+    }
+    return;
+  }
   for_each_chain(chain_ptr_, work_, [&](int64_t i) {
     const T value = static_cast<T>(value_[i]);
     for (int64_t b = 0; b < ctx.minibatch_size; ++b) {
@@ -80,10 +124,24 @@ CopyKernel<T>::CopyKernel(const Params& p, const Shape& s) {
   check_segments(seg_.src, seg_, src_bstride_, s, "copy source");
   check_segments(seg_.dst, seg_, dst_bstride_, s, "copy destination");
   work_ = total_length(seg_, s.minibatch_size);
+  if (work_ < kParallelThreshold)
+    runs_ = join_runs(seg_, src_bstride_, dst_bstride_, {}, s.minibatch_size);
 }
 
 template <typename T>
 void CopyKernel<T>::forward(const Context<T>& ctx) {
+  if (!runs_.empty()) {
+    for (const Run& run : runs_)
+      for (int64_t b = 0; b < ctx.minibatch_size; ++b) {
+        const T* src = ctx.data + run.src + b * run.src_bstride;
+        T* dst = ctx.data + run.dst + b * run.dst_bstride;
+        if (inc_)
+          for (int64_t j = 0; j < run.len; ++j) dst[j] += src[j];
+        else
+          for (int64_t j = 0; j < run.len; ++j) dst[j] = src[j];
+      }
+    return;
+  }
   for_each_chain(chain_ptr_, work_, [&](int64_t i) {
     for (int64_t b = 0; b < ctx.minibatch_size; ++b) {
       const T* src_base = ctx.data + b * src_bstride_[i];

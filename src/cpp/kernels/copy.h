@@ -14,6 +14,14 @@ struct Segments {
   std::vector<int64_t> src;  // empty for Reset
 };
 
+// Consecutive segments (in item order) that continue each other in memory, joined: the
+// planner's layout puts the signals of a group side by side, so a step's one-element
+// copies of many ensembles become one long run. `src` is unused for Reset.
+struct Run {
+  int64_t src, dst, len, src_bstride, dst_bstride;
+  double value;
+};
+
 template <typename T>
 class ResetKernel : public Kernel<T> {
  public:
@@ -26,6 +34,7 @@ class ResetKernel : public Kernel<T> {
   Segments seg_;
   std::vector<int64_t> dst_bstride_, chain_ptr_;
   std::vector<double> value_;
+  std::vector<Run> runs_;
   int64_t work_;
 };
 
@@ -40,6 +49,7 @@ class CopyKernel : public Kernel<T> {
  private:
   Segments seg_;
   std::vector<int64_t> src_bstride_, dst_bstride_, chain_ptr_;
+  std::vector<Run> runs_;
   bool inc_;
   int64_t work_;
 };
