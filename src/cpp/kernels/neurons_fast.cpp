@@ -227,7 +227,8 @@ __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,fma"), noinline)) void
     const __m512 v1 = _mm512_fnmadd_ps(_mm512_sub_ps(jv, v0), factor, v0);
     const __mmask16 s = _mm512_mask_cmp_ps_mask(m, v1, one, _CMP_GT_OQ);
     _mm512_mask_storeu_ps(out + e, m, _mm512_maskz_mov_ps(s, spike));
-    __m512 v_new = _mm512_max_ps(v1, min_voltage), r_new = r;
+    // max returns its second operand where either is NaN: a NaN voltage stays NaN.
+    __m512 v_new = _mm512_max_ps(min_voltage, v1), r_new = r;
     if (s != 0) {
       const __m512 den = _mm512_sub_ps(_mm512_fmsub_ps(two, jv, one), v1);
       __m512 inv = _mm512_rcp14_ps(den);
