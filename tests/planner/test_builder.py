@@ -104,9 +104,36 @@ def test_registered_solver_builder_still_applies():
         del Builder.builders[HalfSolver]
 
 
-def test_release_drops_kept_rates():
+def test_rates_computed_once_per_ensemble(monkeypatch):
+    """An ensemble's rates at its own evaluation points are computed once however far
+    apart its decoded connections (and decoded probes) are built; a connection with
+    points of its own gets its own."""
+    calls = []
+    rates = nengo.LIF.rates
+
+    def counted(self, x, gain, bias):
+        calls.append(x.shape)
+        return rates(self, x, gain, bias)
+
+    monkeypatch.setattr(nengo.LIF, "rates", counted)
+    with nengo.Network(seed=2) as net:
+        ensembles = [nengo.Ensemble(30, 1) for _ in range(6)]
+        sink = nengo.Node(size_in=1)
+        for function in (np.sin, np.cos, np.tanh):  # all first outputs, then seconds
+            for ens in ensembles:
+                nengo.Connection(ens, sink, function=function)
+        nengo.Connection(
+            ensembles[0], sink, eval_points=np.linspace(-1, 1, 40)[:, None]
+        )
+        nengo.Probe(ensembles[1], synapse=0.01)
     builder = NativeBuilder()
-    _built(_decoded_network(), builder)
-    assert builder._activities
+    model = _built(net, builder)
+    assert len(calls) == len(ensembles) + 1
+    assert not builder._activities  # each kept matrix went with its last connection
+    reference = _built(net)
+    for conn in net.all_connections:
+        assert np.array_equal(
+            model.params[conn].weights, reference.params[conn].weights
+        )
     builder.release()
-    assert not builder._activities
+    assert builder._pending is None

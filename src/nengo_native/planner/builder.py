@@ -8,7 +8,9 @@ of it repeat work whose result is already known:
   evaluation point; here it is read once per connection.
 - Each decoded connection from an ensemble computes the ensemble's rates at its
   evaluation points again, although connections that use the ensemble's own points get
-  the same matrix; here the last few are kept while building.
+  the same matrix; here it is kept until the ensemble's last such connection is built
+  (nengo's networks often make an ensemble's outputs far apart: an EnsembleArray adds
+  one output function to all its ensembles, then the next).
 
 Everything else is nengo's: the same functions are called in the same order with the
 same arguments, so decoders (and with them every output) are bit for bit
@@ -19,20 +21,21 @@ registered build function keeps it.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter
 
 import numpy as np
 from nengo import rc
 from nengo.builder import Builder
 from nengo.builder.connection import build_solver as nengo_build_solver
 from nengo.builder.connection import get_eval_points
+from nengo.ensemble import Ensemble
 from nengo.exceptions import BuildError
 from nengo.solvers import Solver
 from nengo.transforms import Dense
 
-# Rate matrices (evaluation points x neurons) kept at once: a few cover connections from
-# one ensemble built one after another, without holding every ensemble's.
-_KEPT_ACTIVITIES = 4
+# Bytes of rate matrices (evaluation points x neurons) kept at once: those of a few
+# hundred ensembles of a typical size, and a bound for networks of any size.
+_KEPT_BYTES = 256 * 2**20
 
 
 def _is_nengos(neuron_type) -> bool:
@@ -70,17 +73,40 @@ class NativeBuilder(Builder):
     """
 
     def __init__(self):
-        self._activities: OrderedDict = OrderedDict()
+        self._activities: dict = {}
+        self._kept_bytes = 0
+        # ensemble -> decoded connections on its own points not built yet
+        self._pending: Counter | None = None
 
     def build(self, model, obj, *args, **kwargs):
         if isinstance(obj, Solver) and self._registered(obj) is nengo_build_solver:
             conn, rng = args
             return self._build_decoders(model, conn, rng)
-        return Builder.build.__func__(type(self), model, obj, *args, **kwargs)
+        return super().build(model, obj, *args, **kwargs)
 
     def release(self) -> None:
         """Forget the kept rate matrices (the build is over)."""
         self._activities.clear()
+        self._kept_bytes = 0
+        self._pending = None
+
+    def _pending_for(self, model) -> Counter:
+        if self._pending is None:
+            network = model.toplevel
+            self._pending = Counter(
+                conn.pre_obj
+                for conn in (network.all_connections if network is not None else ())
+                if isinstance(conn.pre_obj, Ensemble) and conn.eval_points is None
+            )
+            # a decoded probe of an ensemble is one more such connection
+            if network is not None:
+                self._pending.update(
+                    probe.target
+                    for probe in network.all_probes
+                    if isinstance(probe.target, Ensemble)
+                    and probe.attr == "decoded_output"
+                )
+        return self._pending
 
     def _registered(self, obj):
         for cls in type(obj).__mro__:
@@ -109,35 +135,38 @@ class NativeBuilder(Builder):
             targets = np.dot(targets, post_enc.T[conn.post_slice])
 
         x = np.dot(eval_points, encoders.T / ens.radius)
-        solve = self._solver_for(conn, model)
+        solve = self._solver_for(conn, self._pending_for(model))
         if model.seeded[conn]:
             solve = model.decoder_cache.wrap_solver(solve)
         decoders, solver_info = solve(conn, gain, bias, x, targets, rng=rng)
         return eval_points, decoders.T, solver_info
 
-    def _solver_for(self, conn, model):
+    def _solver_for(self, conn, pending: Counter):
         ens = conn.pre_obj
         # Only the ensemble's own points give every such connection the same x.
         shared = conn.eval_points is None and _is_nengos(ens.neuron_type)
-        key = (ens, model.params[ens].eval_points.shape)
 
         def solve_for_decoders(conn, gain, bias, x, targets, rng):
-            activities = self._activities.get(key) if shared else None
+            activities = self._activities.pop(ens, None) if shared else None
             if activities is None:
                 activities = ens.neuron_type.rates(x, gain, bias)
-                if shared:
-                    self._activities[key] = activities
-                    while len(self._activities) > _KEPT_ACTIVITIES:
-                        self._activities.popitem(last=False)
             else:
-                self._activities.move_to_end(key)
+                self._kept_bytes -= activities.nbytes
+            given = activities
+            if shared:
+                pending[ens] -= 1
+                if pending[ens] > 0 and (
+                    self._kept_bytes + activities.nbytes <= _KEPT_BYTES
+                ):
+                    self._activities[ens] = activities
+                    self._kept_bytes += activities.nbytes
+                    given = activities.copy()  # a solver may write into its argument
             if np.count_nonzero(activities) == 0:
                 raise BuildError(
                     f"Building {conn}: 'activities' matrix is all zero for {ens}. "
                     "This is because no evaluation points fall in the firing "
                     "ranges of any neurons."
                 )
-            # A copy: a solver may write into its argument.
-            return conn.solver(activities.copy(), targets, rng=rng)
+            return conn.solver(given, targets, rng=rng)
 
         return solve_for_decoders
