@@ -21,6 +21,9 @@ class DotIncKernel : public Kernel<T> {
   void backward(const Context<T>& ctx, T* grad) override;
 
  protected:
+  // Y += item i's product (in scratch), over the minibatch.
+  void add_product(const Context<T>& ctx, size_t i);
+
   // Rows [begin, end) of item `item`'s product: the unit of parallel work.
   struct DenseTask {
     int64_t item, begin, end;
@@ -115,6 +118,7 @@ class BsrDotIncFastKernel : public BsrDotIncKernel<T> {
   // kGemm: blocks with unit inner strides, each one GEMM over the minibatch.
   enum class Path { kExact, kRows, kColumns, kGemm };
   std::vector<Path> path_;
+  bool gemm_backward_ = true;  // no item on the exact path
 };
 
 // DotInc on integer signals (nengo keeps signals made from integer arrays as integers):

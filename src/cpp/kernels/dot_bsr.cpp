@@ -486,23 +486,27 @@ REGISTER_KERNEL("bsr_dot_inc", BsrDotIncKernel, bsr_dot_inc_schema());
 
 namespace {
 
+// Unit-inner-stride operands of the fast paths' GEMMs.
+using OS = Eigen::OuterStride<>;
+template <typename T>
+using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <typename T>
+using ColMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+
 // One block row of unit-inner-stride blocks (by rows or by columns) for the whole
 // minibatch: Y_rows (R x batch) += sum over blocks of A_k (R x C) X_k (C x batch).
 template <typename T>
 void bsr_block_row_gemm(const BsrRef& a, int64_t k0, int64_t nblocks, const int64_t* idx,
                         const T* pa, const T* px, int64_t x_bstride, int64_t batch, T* py,
                         int64_t y_bstride) {
-  using OS = Eigen::OuterStride<>;
-  using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  using ColMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
-  Eigen::Map<ColMat, 0, OS> y(py, a.R, batch, OS(y_bstride));
+  Eigen::Map<ColMat<T>, 0, OS> y(py, a.R, batch, OS(y_bstride));
   for (int64_t k = 0; k < nblocks; ++k) {
     const T* block = pa + (k0 + k) * a.kstride;
-    const Eigen::Map<const ColMat, 0, OS> x(px + idx[k] * a.C, a.C, batch, OS(x_bstride));
+    const Eigen::Map<const ColMat<T>, 0, OS> x(px + idx[k] * a.C, a.C, batch, OS(x_bstride));
     if (a.cstride == 1)
-      y.noalias() += Eigen::Map<const RowMat, 0, OS>(block, a.R, a.C, OS(a.rstride)) * x;
+      y.noalias() += Eigen::Map<const RowMat<T>, 0, OS>(block, a.R, a.C, OS(a.rstride)) * x;
     else
-      y.noalias() += Eigen::Map<const ColMat, 0, OS>(block, a.R, a.C, OS(a.cstride)) * x;
+      y.noalias() += Eigen::Map<const ColMat<T>, 0, OS>(block, a.R, a.C, OS(a.cstride)) * x;
   }
 }
 
@@ -522,6 +526,7 @@ BsrDotIncFastKernel<T>::BsrDotIncFastKernel(const Params& p, const Shape& s)
         path = Path::kGemm;
     }
     path_.push_back(path);
+    gemm_backward_ = gemm_backward_ && path != Path::kExact;
   }
 }
 
@@ -556,11 +561,7 @@ template <typename T>
 void BsrDotIncFastKernel<T>::backward(const Context<T>& ctx, T* grad) {
   // Every fast path has unit inner strides where they matter, so each block's adjoints
   // are two GEMMs over the minibatch: dX_k += A_k^T dY and dA_k += dY X_k^T.
-  for (Path path : path_)
-    if (path == Path::kExact) return BsrDotIncKernel<T>::backward(ctx, grad);
-  using OS = Eigen::OuterStride<>;
-  using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  using ColMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+  if (!gemm_backward_) return BsrDotIncKernel<T>::backward(ctx, grad);
   const int64_t batch = ctx.minibatch_size;
   for (int64_t i = static_cast<int64_t>(this->a_.size()) - 1; i >= 0; --i) {
     const BsrRef& a = this->a_[i];
@@ -571,23 +572,23 @@ void BsrDotIncFastKernel<T>::backward(const Context<T>& ctx, T* grad) {
     const bool by_rows = a.R == 1 || (a.C > 1 && a.cstride == 1);
     const int64_t outer = by_rows ? (a.R == 1 ? a.C : a.rstride) : (a.C == 1 ? a.R : a.cstride);
     for (int64_t br = 0; br < a.nbrow; ++br) {
-      const Eigen::Map<const ColMat, 0, OS> gy(grad + y.off + br * a.R * y.stride, a.R, batch,
+      const Eigen::Map<const ColMat<T>, 0, OS> gy(grad + y.off + br * a.R * y.stride, a.R, batch,
                                                OS(y.bstride));
       for (int64_t k = ptr[br]; k < ptr[br + 1]; ++k) {
         const int64_t ka = a.off + k * a.kstride, kx = x.off + idx[k] * a.C * x.stride;
-        const Eigen::Map<const ColMat, 0, OS> xk(ctx.data + kx, a.C, batch, OS(x.bstride));
-        Eigen::Map<ColMat, 0, OS> gx(grad + kx, a.C, batch, OS(x.bstride));
-        if (by_rows) {
-          const Eigen::Map<const RowMat, 0, OS> ak(ctx.data + ka, a.R, a.C, OS(outer));
-          gx.noalias() += ak.transpose() * gy;
-          Eigen::Map<RowMat, 0, OS>(grad + ka, a.R, a.C, OS(outer)).noalias() +=
-              gy * xk.transpose();
-        } else {
-          const Eigen::Map<const ColMat, 0, OS> ak(ctx.data + ka, a.R, a.C, OS(outer));
-          gx.noalias() += ak.transpose() * gy;
-          Eigen::Map<ColMat, 0, OS>(grad + ka, a.R, a.C, OS(outer)).noalias() +=
-              gy * xk.transpose();
-        }
+        const Eigen::Map<const ColMat<T>, 0, OS> xk(ctx.data + kx, a.C, batch, OS(x.bstride));
+        Eigen::Map<ColMat<T>, 0, OS> gx(grad + kx, a.C, batch, OS(x.bstride));
+        const auto adjoints = [&](auto matrix) {
+          using Mat = decltype(matrix);
+          gx.noalias() += Eigen::Map<const Mat, 0, OS>(ctx.data + ka, a.R, a.C, OS(outer))
+                              .transpose() *
+                          gy;
+          Eigen::Map<Mat, 0, OS>(grad + ka, a.R, a.C, OS(outer)).noalias() += gy * xk.transpose();
+        };
+        if (by_rows)
+          adjoints(RowMat<T>());
+        else
+          adjoints(ColMat<T>());
       }
     }
   }

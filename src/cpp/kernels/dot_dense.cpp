@@ -180,11 +180,11 @@ void DotIncKernel<T>::forward(const Context<T>& ctx) {
   };
   for (size_t i = 0; i < a_.size(); ++i) {
     const MatRef& a = a_[i];
-    const VecRef &x = x_[i], &y = y_[i];
+    const VecRef& x = x_[i];
     if (a.rows == 0) continue;
-    Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>> product(
-        product_.data() + product_off_[i], a.rows, minibatch_size);
     if (!by_columns_[i] && (a.cstride != 1 || x.stride != 1)) {
+      Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>> product(
+          product_.data() + product_off_[i], a.rows, minibatch_size);
       // Strided operands (rare): Eigen evaluates one dot product per output element, in
       // order, whatever the batch.
       for (int64_t b = 0; b < minibatch_size; ++b) {
@@ -195,8 +195,17 @@ void DotIncKernel<T>::forward(const Context<T>& ctx) {
         product.col(b).noalias() = A * X;
       }
     }
-    BatchMat<T>(ctx.data + y.off, y.n, minibatch_size, stride(y.bstride, y.stride)) += product;
+    add_product(ctx, i);
   }
+}
+
+template <typename T>
+void DotIncKernel<T>::add_product(const Context<T>& ctx, size_t i) {
+  const VecRef& y = y_[i];
+  const Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>> product(
+      product_.data() + product_off_[i], a_[i].rows, ctx.minibatch_size);
+  BatchMat<T>(ctx.data + y.off, y.n, ctx.minibatch_size,
+              Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(y.bstride, y.stride)) += product;
 }
 
 namespace {
@@ -309,15 +318,8 @@ void DotIncFastKernel<T>::forward(const Context<T>& ctx) {
                      Eigen::Map<const ColMat, 0, OS>(ctx.data + x.off, a.cols, minibatch_size,
                                                      OS(x.bstride));
                });
-  for (size_t i = 0; i < this->a_.size(); ++i) {
-    const MatRef& a = this->a_[i];
-    const VecRef& y = this->y_[i];
-    if (a.rows == 0) continue;
-    Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>> product(
-        this->product_.data() + this->product_off_[i], a.rows, minibatch_size);
-    BatchMat<T>(ctx.data + y.off, y.n, minibatch_size,
-                Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(y.bstride, y.stride)) += product;
-  }
+  for (size_t i = 0; i < this->a_.size(); ++i)
+    if (this->a_[i].rows != 0) this->add_product(ctx, i);
 }
 
 REGISTER_KERNEL("dot_inc_fast", DotIncFastKernel,

@@ -34,7 +34,7 @@ from . import (  # noqa: F401
     lower_processes,
 )
 from .builder import NativeBuilder
-from .fast import fast_kind
+from .fast import kind_for_mode
 from .layout import Layout
 from .lowering import Lowering, lowering_for, written_signals
 from .merge import (
@@ -250,7 +250,7 @@ def plan(
                 merged = [op for run in runs for op in run]
                 params = lower_block_diagonal(runs, layout)
                 order = (lvl, min(position[op] for op in merged))
-                kind = "bsr_dot_inc" if exact else fast_kind("bsr_dot_inc", params)
+                kind = kind_for_mode("bsr_dot_inc", exact)
                 scheduled.append((order, KernelStep(kind, params, merged)))
             if not ops:
                 continue
@@ -262,7 +262,7 @@ def plan(
         if joinable:
             params = coalesce_vec_items(params, minibatch_size) or params
         kind = lowering.kernel_kind(key)
-        step = KernelStep(kind if exact else fast_kind(kind, params), params, ops)
+        step = KernelStep(kind_for_mode(kind, exact), params, ops)
         counterpart = lowering.lower_training(ops, layout, training)
         if counterpart is not None:
             step.training_kind, step.training_params = counterpart
@@ -272,8 +272,8 @@ def plan(
                     coalesce_vec_items(step.training_params, minibatch_size)
                     or step.training_params
                 )
-        if not exact and step.training_kind is not None:
-            step.training_kind = fast_kind(step.training_kind, step.training_params)
+        if step.training_kind is not None:
+            step.training_kind = kind_for_mode(step.training_kind, exact)
         if _overrides(lowering, "reseed"):
             step.reseed = functools.partial(lowering.reseed, ops, layout=layout)
         scheduled.append((order, step))

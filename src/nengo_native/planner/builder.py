@@ -92,14 +92,15 @@ class NativeBuilder(Builder):
 
     def _pending_for(self, model) -> Counter:
         if self._pending is None:
+            self._pending = Counter()
             network = model.toplevel
-            self._pending = Counter(
-                conn.pre_obj
-                for conn in (network.all_connections if network is not None else ())
-                if isinstance(conn.pre_obj, Ensemble) and conn.eval_points is None
-            )
-            # a decoded probe of an ensemble is one more such connection
             if network is not None:
+                self._pending.update(
+                    conn.pre_obj
+                    for conn in network.all_connections
+                    if isinstance(conn.pre_obj, Ensemble) and conn.eval_points is None
+                )
+                # a decoded probe of an ensemble is one more such connection
                 self._pending.update(
                     probe.target
                     for probe in network.all_probes

@@ -18,8 +18,6 @@ The runtime also calls a node without input once per step for the whole minibatc
 
 from __future__ import annotations
 
-import numpy as np
-
 # exact kind -> fast kind (same parameters).
 FAST_KINDS: dict[str, str] = {
     "neurons_lif": "neurons_lif_fast",
@@ -31,6 +29,7 @@ FAST_KINDS: dict[str, str] = {
 }
 
 
-def fast_kind(kind: str, params: dict[str, np.ndarray]) -> str:
-    """The kernel that runs a step of ``kind`` (with ``params``) when not exact."""
-    return FAST_KINDS.get(kind, kind)
+def kind_for_mode(kind: str, exact: bool) -> str:
+    """The kernel that runs a step of ``kind``: itself, or when not exact its
+    throughput sibling where it has one."""
+    return kind if exact else FAST_KINDS.get(kind, kind)
