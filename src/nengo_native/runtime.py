@@ -102,7 +102,7 @@ class Runtime:
         self.grad = None  # the adjoint arena, once training is prepared
         self._node_tapes: dict = {}  # op -> [(t, x)] recorded in training runs
         self._recording = False
-        self._written = self._written_ranges()
+        self._written = layout.state_ranges()
         # What reset puts back: the state, and the parameters users can write through
         # `sim.signals`; the others (weights, most of the arena) only after training
         # changed them, since they are re-read from the model's signals.
@@ -238,20 +238,6 @@ class Runtime:
         return step_batch_node
 
     # -- training ---------------------------------------------------------------------
-
-    def _written_ranges(self) -> list[slice]:
-        """Arena slices of every signal some step writes (the simulation state)."""
-        layout = self.program.layout
-        ranges = []
-        for base, off in sorted(layout.offset.items(), key=lambda item: item[1]):
-            if layout.per_item[base] or base in layout.clock:
-                n = layout.sparse[base].nnz if base in layout.sparse else base.size
-                n *= self.minibatch_size if layout.per_item[base] else 1
-                if ranges and ranges[-1][1] == off:
-                    ranges[-1][1] = off + n
-                else:
-                    ranges.append([off, off + n])
-        return [slice(a, b) for a, b in ranges]
 
     def prepare_training(self) -> tuple[list, list]:
         """Make training runs possible.

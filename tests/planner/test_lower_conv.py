@@ -262,18 +262,20 @@ def executor_chain(conv, make_transpose, batch):
         executor.add_probe(*layout.mat_ref(sig), 1.0)
     arena = np.zeros(layout.size)
     layout.fill(arena, np.zeros(1, dtype=np.int64))
-    start = layout.offset[X]
-    arena[start : start + batch * X.size] = rng.randn(batch * X.size)  # items differ
+    layout.batch_view(arena, X)[...] = rng.randn(batch, X.size)  # items differ
     written = np.zeros(layout.size, dtype=np.uint8)
     for sig in (Y1, Y2):
-        written[layout.offset[sig] : layout.offset[sig] + batch * sig.size] = 1
+        layout.batch_view(written, sig)[...] = 1
     executor.set_written(written)
-    regions = {
-        name: np.arange(
-            layout.offset[s], layout.offset[s] + s.size * (batch if s is X else 1)
-        )
-        for name, s in (("X", X), ("W1", W1), ("W2", W2))
-    }
+
+    def elements(sig):
+        items = batch if layout.per_item[sig] else 1
+        return np.add.outer(
+            layout.offset[sig] + layout.bstride(sig) * np.arange(items),
+            np.arange(sig.size),
+        ).ravel()
+
+    regions = {name: elements(s) for name, s in (("X", X), ("W1", W1), ("W2", W2))}
     return executor, arena, regions, (Y1.size, Y2.size)
 
 

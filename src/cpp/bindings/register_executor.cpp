@@ -176,6 +176,7 @@ void register_executor(py::module_& m, const char* name) {
           })
       .def_property_readonly("samples_written", &Exec::samples_written)
       .def_property_readonly("steps_completed", &Exec::steps_completed)
+      .def_property_readonly("item_threads", &Exec::item_threads_used)
       .def("reset_kernels", &Exec::reset_kernels)
       .def(
           "set_kernel_params",

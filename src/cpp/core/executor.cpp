@@ -2,9 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 
+#include <omp.h>
+
+#include "barrier.h"
 #include "parallel.h"
 
 namespace nengo_native {
@@ -110,20 +115,70 @@ int64_t Executor<T>::sample_size(size_t i) const {
 }
 
 template <typename T>
-void Executor<T>::record_probes(const std::vector<T*>& buffers) {
+void Executor<T>::record_probes(const std::vector<T*>& buffers, std::vector<int64_t>& written,
+                                int64_t b0, int64_t b1) const {
   const double step = static_cast<double>(int_data_[step_offset_]);
   const T* data = data_.data();
   for (size_t i = 0; i < probes_.size(); ++i) {
     const ProbeSpec& p = probes_[i];
     if (!(std::fmod(step, p.period) < 1)) continue;
     const MatRef& r = p.ref;
-    T* out = buffers[i] + written_[i] * minibatch_size_ * r.rows * r.cols;
-    for (int64_t b = 0; b < minibatch_size_; ++b)
+    T* out = buffers[i] + (written[i] * minibatch_size_ + b0) * r.rows * r.cols;
+    for (int64_t b = b0; b < b1; ++b)
       for (int64_t row = 0; row < r.rows; ++row)
         for (int64_t col = 0; col < r.cols; ++col)
           *out++ = data[r.off + b * r.bstride + row * r.rstride + col * r.cstride];
-    ++written_[i];
+    ++written[i];
   }
+}
+
+template <typename T>
+bool Executor<T>::step_item_parallel(const Step& step) const {
+  if (step.kernel) return step.kernel->item_parallel();
+  return !step.callback;  // a feed writes each item's row of its data
+}
+
+template <typename T>
+int Executor<T>::item_threads(int64_t n_steps, bool training) const {
+  // Training records a tape in step order; it stays serial.
+  if (training || minibatch_size_ < 2) return 1;
+  const int threads = static_cast<int>(std::min<int64_t>(omp_get_max_threads(), minibatch_size_));
+  if (threads < 2) return 1;
+  int64_t parallel_work = 0, serial_work = 0;
+  for (const Step& step : steps_) {
+    if (!step.kernel) continue;
+    const int64_t work = step.kernel->work();
+    // A kernel big enough to split its own rows over threads keeps doing so.
+    if (!step.kernel->item_parallel() && work >= kParallelThreshold) return 1;
+    (step.kernel->item_parallel() ? parallel_work : serial_work) += work;
+  }
+  const bool pays = parallel_work >= kItemParallelWork &&
+                    parallel_work * n_steps >= kParallelThreshold && serial_work <= parallel_work;
+  return pays ? threads : 1;
+}
+
+template <typename T>
+int64_t Executor<T>::share_begin(int t, int team) const {
+  // Whole cache lines' worth of items where the layout lines them up (see the planner's
+  // Layout) and the shares stay even: then no two threads write one line.
+  const int64_t line = static_cast<int64_t>(kArenaAlignment / sizeof(T));
+  const int64_t lines = minibatch_size_ / line;
+  if (minibatch_size_ % line == 0 && (lines % team == 0 || lines >= 4 * team))
+    return lines * t / team * line;
+  return minibatch_size_ * t / team;
+}
+
+template <typename T>
+std::vector<typename Executor<T>::Stage> Executor<T>::stages() const {
+  std::vector<Stage> out;
+  for (size_t k = 0; k < steps_.size(); ++k) {
+    const bool parallel = step_item_parallel(steps_[k]);
+    if (!out.empty() && out.back().item_parallel == parallel)
+      out.back().end = k + 1;
+    else
+      out.push_back({k, k + 1, parallel});
+  }
+  return out;
 }
 
 template <typename T>
@@ -139,6 +194,9 @@ void Executor<T>::run(int64_t n_steps, const std::vector<T*>& buffers,
   written_.assign(probes_.size(), 0);
   completed_ = 0;
   trained_steps_ = -1;
+  const int threads = item_threads(n_steps, training);
+  item_threads_used_ = 1;
+  if (threads > 1) return run_item_parallel(threads, n_steps, buffers, feeds);
   T* record = nullptr;
   if (training) {
     prepare_saved();
@@ -150,7 +208,7 @@ void Executor<T>::run(int64_t n_steps, const std::vector<T*>& buffers,
     trained_feeds_.assign(feeds.size(), 0);
     for (size_t i = 0; i < feeds.size(); ++i) trained_feeds_[i] = feeds[i] != nullptr;
   }
-  const Context<T> ctx{data_.data(), int_data_.data(), minibatch_size_, dt_};
+  const Context<T> ctx{data_.data(), int_data_.data(), minibatch_size_, dt_, 0, minibatch_size_};
   for (int64_t n = 0; n < n_steps; ++n) {
     for (auto& step : steps_) {
       if (Kernel<T>* kernel = step.active(training)) {
@@ -160,12 +218,89 @@ void Executor<T>::run(int64_t n_steps, const std::vector<T*>& buffers,
       } else if (step.callback)
         step.callback();
       else if (const T* src = feeds[step.feed])
-        apply_feed(feeds_[step.feed], src, n, n_steps);
+        apply_feed(feeds_[step.feed], src, n, n_steps, 0, minibatch_size_);
     }
-    record_probes(buffers);
+    record_probes(buffers, written_, 0, minibatch_size_);
     ++completed_;
   }
   if (training) trained_steps_ = n_steps;
+}
+
+// Each thread owns a contiguous share of the minibatch and runs every item-parallel
+// stretch of a step on it without meeting the others; a stage that needs the whole
+// batch (the clock, a Python node, a kernel that is not item-parallel) runs on thread 0,
+// the caller's thread, between two barriers. Each item's arithmetic is what a serial run
+// does, except where a kernel's own choices depend on the width of the batch it gets
+// (GEMM blocking in the throughput mode).
+template <typename T>
+void Executor<T>::run_item_parallel(int threads, int64_t n_steps, const std::vector<T*>& buffers,
+                                    const std::vector<const T*>& feeds) {
+  const std::vector<Stage> plan = stages();
+  std::unique_ptr<Barrier> barrier;
+  std::vector<std::vector<int64_t>> written;
+  std::vector<int64_t> done;
+  std::exception_ptr error;
+  std::mutex error_mutex;
+#pragma omp parallel num_threads(threads)
+  {
+#pragma omp single
+    {
+      // The runtime may give fewer threads than asked for (a thread limit).
+      const int team = omp_get_num_threads();
+      item_threads_used_ = team;
+      barrier = std::make_unique<Barrier>(team);
+      written.assign(team, std::vector<int64_t>(probes_.size(), 0));
+      done.assign(team, 0);
+    }
+    const int t = omp_get_thread_num(), team = omp_get_num_threads();
+    const int64_t b0 = share_begin(t, team), b1 = share_begin(t + 1, team);
+    const Context<T> mine{data_.data(), int_data_.data(), minibatch_size_, dt_, b0, b1};
+    const Context<T> all{data_.data(), int_data_.data(), minibatch_size_, dt_, 0,
+                         minibatch_size_};
+    const auto run_stage = [&](const Stage& stage, const Context<T>& ctx, int64_t n) {
+      for (size_t k = stage.begin; k < stage.end; ++k) {
+        Step& step = steps_[k];
+        if (step.kernel)
+          step.kernel->forward(ctx);
+        else if (step.callback)
+          step.callback();
+        else if (const T* src = feeds[step.feed])
+          apply_feed(feeds_[step.feed], src, n, n_steps, ctx.item_begin, ctx.item_end);
+      }
+    };
+    // One step; false when the run stopped (a thread failed).
+    const auto step = [&](int64_t n) {
+      for (const Stage& stage : plan) {
+        if (stage.item_parallel) {
+          run_stage(stage, mine, n);
+          continue;
+        }
+        if (barrier->wait()) return false;
+        if (t == 0) run_stage(stage, all, n);
+        if (barrier->wait()) return false;
+      }
+      record_probes(buffers, written[t], b0, b1);
+      ++done[t];
+      return true;
+    };
+    try {
+      for (int64_t n = 0; n < n_steps && !barrier->stopped(); ++n)
+        if (!step(n)) break;
+    } catch (...) {
+      {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (!error) error = std::current_exception();
+      }
+      barrier->stop();
+    }
+  }
+  // What every item got.
+  completed_ = *std::min_element(done.begin(), done.end());
+  for (size_t i = 0; i < probes_.size(); ++i) {
+    written_[i] = written[0][i];
+    for (const auto& w : written) written_[i] = std::min(written_[i], w[i]);
+  }
+  if (error) std::rethrow_exception(error);
 }
 
 template <typename T>
@@ -231,7 +366,7 @@ void Executor<T>::backward(const std::vector<const T*>& probe_grads) {
   }
   std::fill(grad_.begin(), grad_.end(), T(0));
   T* g = grad_.data();
-  const Context<T> ctx{data_.data(), int_data_.data(), minibatch_size_, dt_};
+  const Context<T> ctx{data_.data(), int_data_.data(), minibatch_size_, dt_, 0, minibatch_size_};
   const T* record = tape_.data() + tape_.size();
   for (int64_t n = n_steps - 1; n >= 0; --n) {
     for (size_t i = 0; i < probes_.size(); ++i) {
@@ -264,8 +399,9 @@ void Executor<T>::backward(const std::vector<const T*>& probe_grads) {
 }
 
 template <typename T>
-void Executor<T>::apply_feed(const VecRef& dst, const T* src, int64_t step, int64_t n_steps) {
-  for (int64_t b = 0; b < minibatch_size_; ++b) {
+void Executor<T>::apply_feed(const VecRef& dst, const T* src, int64_t step, int64_t n_steps,
+                             int64_t b0, int64_t b1) {
+  for (int64_t b = b0; b < b1; ++b) {
     const T* row = src + (b * n_steps + step) * dst.n;
     T* out = data_.data() + dst.off + b * dst.bstride;
     for (int64_t i = 0; i < dst.n; ++i) out[i * dst.stride] = row[i];

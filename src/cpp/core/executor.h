@@ -21,6 +21,8 @@ struct ProbeSpec {
   double period;
 };
 
+constexpr size_t kArenaAlignment = 64;
+
 // std::allocator that leaves elements of trivial types uninitialized (`resize(n)`
 // without a value), so that the arena's pages are first touched by the threads that
 // zero it (see Executor's constructor).
@@ -33,6 +35,12 @@ struct UninitializedAllocator : std::allocator<T> {
   UninitializedAllocator() = default;
   template <typename U>
   UninitializedAllocator(const UninitializedAllocator<U>&) {}
+  // Cache-line aligned, so that a signal at a multiple of the vector width loads whole
+  // vectors without straddling two lines.
+  T* allocate(size_t n) {
+    return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(kArenaAlignment)));
+  }
+  void deallocate(T* p, size_t) noexcept { ::operator delete(p, std::align_val_t(kArenaAlignment)); }
   template <typename U>
   void construct(U* p) noexcept {
     ::new (static_cast<void*>(p)) U;
@@ -93,6 +101,8 @@ class Executor {
   const std::vector<int64_t>& samples_written() const { return written_; }
   // Steps of the last run that finished (a step interrupted by an exception does not).
   int64_t steps_completed() const { return completed_; }
+  // Threads the last run split the minibatch over (1: it ran serially).
+  int item_threads_used() const { return item_threads_used_; }
 
   // Training. `written` flags (one byte per arena element) the elements some step writes;
   // only those change during a run, so only those are recorded for backward().
@@ -126,9 +136,26 @@ class Executor {
       return training && training_kernel ? training_kernel.get() : kernel.get();
     }
   };
+  // A stretch of consecutive steps that runs item-parallel, or one that thread 0 runs
+  // for the whole batch between two barriers.
+  struct Stage {
+    size_t begin, end;
+    bool item_parallel;
+  };
   void prepare_saved();
-  void record_probes(const std::vector<T*>& buffers);
-  void apply_feed(const VecRef& dst, const T* src, int64_t step, int64_t n_steps);
+  // Threads an item-parallel run would use (1: run serially), and its stages.
+  int item_threads(int64_t n_steps, bool training) const;
+  std::vector<Stage> stages() const;
+  // First item of thread t's share of the minibatch (t == team: the end).
+  int64_t share_begin(int t, int team) const;
+  void run_item_parallel(int threads, int64_t n_steps, const std::vector<T*>& buffers,
+                         const std::vector<const T*>& feeds);
+  // Probes of items [b0, b1); `written` counts the samples taken so far.
+  void record_probes(const std::vector<T*>& buffers, std::vector<int64_t>& written, int64_t b0,
+                     int64_t b1) const;
+  void apply_feed(const VecRef& dst, const T* src, int64_t step, int64_t n_steps, int64_t b0,
+                  int64_t b1);
+  bool step_item_parallel(const Step& step) const;
 
   std::vector<T, UninitializedAllocator<T>> data_;
   std::vector<int64_t> int_data_;
@@ -141,6 +168,7 @@ class Executor {
   std::vector<VecRef> feeds_;
   std::vector<int64_t> written_;
   int64_t completed_ = 0;
+  int item_threads_used_ = 1;
 
   std::vector<uint8_t> written_mask_;
   bool saved_ready_ = false;

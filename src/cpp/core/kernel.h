@@ -17,13 +17,19 @@
 namespace nengo_native {
 
 // What a kernel sees while it runs: the arena (float state and parameters), the integer
-// arena (step counter), and the run's constants.
+// arena (step counter), the run's constants, and the minibatch items [item_begin,
+// item_end) this call is for. Only a kernel whose item_parallel() is true is ever called
+// with fewer than all items; the others may ignore the range.
 template <typename T>
 struct Context {
   T* data;
   int64_t* int_data;
   int64_t minibatch_size;
   double dt;
+  int64_t item_begin, item_end;
+
+  bool all_items() const { return item_begin == 0 && item_end == minibatch_size; }
+  int64_t items() const { return item_end - item_begin; }
 };
 
 // What a factory needs to validate its parameters against, once, at construction.
@@ -34,6 +40,20 @@ struct Shape {
   double dt;
 };
 
+// OpenMP pays off only for enough work. Idle threads sleep at barriers (see the
+// package's __init__): waking one took ~50-100 us on a 2-core VM, and spinning instead
+// made steps 10x slower whenever other processes ran. So a group runs serially below
+// about 0.3 ms of work. Work is counted in multiply-adds (about 0.3 ns each); other
+// kernels scale their counts to that unit (see kNeuronWork).
+constexpr int64_t kParallelThreshold = 1 << 20;
+// A point neuron's update costs about as much as this many multiply-adds (LIF, with its
+// occasional expm1/log1p, measured at ~7 ns per neuron).
+constexpr int64_t kNeuronWork = 16;
+// An item-parallel run (see Executor::run) meets at a few barriers per step, a few
+// microseconds each, and wakes its threads once per run: it pays from about 20 us of
+// item-parallel work per step, and a run of at least about 0.3 ms of such work.
+constexpr int64_t kItemParallelWork = 1 << 16;
+
 template <typename T>
 class Kernel {
  public:
@@ -41,6 +61,15 @@ class Kernel {
   virtual void forward(const Context<T>& ctx) = 0;
   // Restore internal state (not held in the arena) to its initial value.
   virtual void reset() {}
+  // Whether forward() may run on a part of the minibatch ([ctx.item_begin,
+  // ctx.item_end)) while other threads run the rest: it then writes only those items'
+  // elements, reads no other item's, and keeps no scratch two calls could share. The
+  // executor then runs a whole stretch of such kernels item-parallel, one barrier per
+  // stretch instead of one per kernel (see Executor::run).
+  virtual bool item_parallel() const { return false; }
+  // The kernel's work per step in multiply-adds (see kParallelThreshold): what decides
+  // whether splitting a run over threads pays. Kernels that do not count report a lot.
+  virtual int64_t work() const { return kParallelThreshold; }
   // Replace the seed-dependent part of the parameters (random generator states, tables
   // drawn at make_step) when the simulator is reset with a new seed; it also becomes what
   // reset() restores. Only kernels whose schema declares state parameters get called.
@@ -129,15 +158,5 @@ struct KernelRegistration {
 #define REGISTER_KERNEL_WITH(kind, K, schema, Arg, arg)                                    \
   static ::nengo_native::KernelRegistration<K, Arg> NENGO_NATIVE_CONCAT(kernel_registration_, \
                                                                        __LINE__)(kind, schema, arg)
-
-// OpenMP pays off only for enough work. Idle threads sleep at barriers (see the
-// package's __init__): waking one took ~50-100 us on a 2-core VM, and spinning instead
-// made steps 10x slower whenever other processes ran. So a group runs serially below
-// about 0.3 ms of work. Work is counted in multiply-adds (about 0.3 ns each); other
-// kernels scale their counts to that unit (see kNeuronWork).
-constexpr int64_t kParallelThreshold = 1 << 20;
-// A point neuron's update costs about as much as this many multiply-adds (LIF, with its
-// occasional expm1/log1p, measured at ~7 ns per neuron).
-constexpr int64_t kNeuronWork = 16;
 
 }  // namespace nengo_native

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <omp.h>
+
 #include "kernel.h"
 #include "params.h"
 
@@ -18,7 +20,8 @@ std::vector<int64_t> read_chain_ptr(const Params& p, size_t n_items);
 // whole on one thread, so a split never changes the numbers.
 template <typename Fn>
 void parallel_for(int64_t n, bool parallel, Fn&& fn) {
-  if (!parallel || n < 2) {
+  // Inside the executor's item-parallel region every thread already has its own items.
+  if (!parallel || n < 2 || omp_in_parallel()) {
     // Even a disabled parallel region costs a runtime call; small work skips it.
     for (int64_t i = 0; i < n; ++i) fn(i);
     return;

@@ -51,9 +51,7 @@ std::vector<Run> join_runs(const Segments& s, const std::vector<int64_t>& src_bs
                            const std::vector<int64_t>& dst_bstride,
                            const std::vector<double>& value, int64_t minibatch_size) {
   std::vector<Run> runs;
-  if (minibatch_size > 1)
-    for (int64_t bstride : dst_bstride)
-      if (bstride == 0) return runs;
+  if (minibatch_size > 1 && !per_item_dst(dst_bstride)) return runs;
   for (size_t i = 0; i + 1 < s.seg_ptr.size(); ++i)
     for (int64_t k = s.seg_ptr[i]; k < s.seg_ptr[i + 1]; ++k) {
       const Run next{s.src.empty() ? 0 : s.src[k], s.dst[k], s.len[k],
@@ -96,14 +94,14 @@ void ResetKernel<T>::forward(const Context<T>& ctx) {
   if (!runs_.empty()) {
     for (const Run& run : runs_) {
       const T value = static_cast<T>(run.value);
-      for (int64_t b = 0; b < ctx.minibatch_size; ++b)
+      for (int64_t b = ctx.item_begin; b < ctx.item_end; ++b)
         std::fill_n(ctx.data + run.dst + b * run.dst_bstride, run.len, value);
     }
     return;
   }
   for_each_chain(chain_ptr_, work_, [&](int64_t i) {
     const T value = static_cast<T>(value_[i]);
-    for (int64_t b = 0; b < ctx.minibatch_size; ++b) {
+    for (int64_t b = ctx.item_begin; b < ctx.item_end; ++b) {
       T* base = ctx.data + b * dst_bstride_[i];
       for (int64_t k = seg_.seg_ptr[i]; k < seg_.seg_ptr[i + 1]; ++k) {
         T* dst = base + seg_.dst[k];
@@ -132,7 +130,7 @@ template <typename T>
 void CopyKernel<T>::forward(const Context<T>& ctx) {
   if (!runs_.empty()) {
     for (const Run& run : runs_)
-      for (int64_t b = 0; b < ctx.minibatch_size; ++b) {
+      for (int64_t b = ctx.item_begin; b < ctx.item_end; ++b) {
         const T* src = ctx.data + run.src + b * run.src_bstride;
         T* dst = ctx.data + run.dst + b * run.dst_bstride;
         if (inc_)
@@ -143,7 +141,7 @@ void CopyKernel<T>::forward(const Context<T>& ctx) {
     return;
   }
   for_each_chain(chain_ptr_, work_, [&](int64_t i) {
-    for (int64_t b = 0; b < ctx.minibatch_size; ++b) {
+    for (int64_t b = ctx.item_begin; b < ctx.item_end; ++b) {
       const T* src_base = ctx.data + b * src_bstride_[i];
       T* dst_base = ctx.data + b * dst_bstride_[i];
       for (int64_t k = seg_.seg_ptr[i]; k < seg_.seg_ptr[i + 1]; ++k) {

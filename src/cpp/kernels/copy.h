@@ -22,11 +22,20 @@ struct Run {
   double value;
 };
 
+// Whether every destination has its own copy per item (none is shared by the batch).
+inline bool per_item_dst(const std::vector<int64_t>& dst_bstride) {
+  for (int64_t bstride : dst_bstride)
+    if (bstride == 0) return false;
+  return true;
+}
+
 template <typename T>
 class ResetKernel : public Kernel<T> {
  public:
   ResetKernel(const Params& p, const Shape& s);
   void forward(const Context<T>& ctx) override;
+  bool item_parallel() const override { return per_item_dst(dst_bstride_); }
+  int64_t work() const override { return work_; }
   bool differentiable() const override { return true; }
   void backward(const Context<T>& ctx, T* grad) override;
 
@@ -43,6 +52,8 @@ class CopyKernel : public Kernel<T> {
  public:
   CopyKernel(const Params& p, const Shape& s);
   void forward(const Context<T>& ctx) override;
+  bool item_parallel() const override { return per_item_dst(dst_bstride_); }
+  int64_t work() const override { return work_; }
   bool differentiable() const override { return true; }
   void backward(const Context<T>& ctx, T* grad) override;
 

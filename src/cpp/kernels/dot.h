@@ -56,6 +56,8 @@ class DotIncFastKernel : public DotIncKernel<T> {
  public:
   DotIncFastKernel(const Params& p, const Shape& s);
   void forward(const Context<T>& ctx) override;
+  bool item_parallel() const override { return gemm_ && per_item(this->y_); }
+  int64_t work() const override { return this->dense_work_; }
 
  private:
   // Rows per task: enough that a GEMM pays for packing the batch of inputs.
@@ -112,6 +114,8 @@ class BsrDotIncFastKernel : public BsrDotIncKernel<T> {
  public:
   BsrDotIncFastKernel(const Params& p, const Shape& s);
   void forward(const Context<T>& ctx) override;
+  bool item_parallel() const override { return gemm_backward_ && per_item(this->y_); }
+  int64_t work() const override { return this->work_; }
   void backward(const Context<T>& ctx, T* grad) override;
 
  private:

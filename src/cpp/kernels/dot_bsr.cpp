@@ -539,20 +539,21 @@ void BsrDotIncFastKernel<T>::forward(const Context<T>& ctx) {
     const int64_t* ptr = this->indptr_.data() + a.indptr_start;
     const int64_t* idx = this->indices_.data() + a.indices_start;
     const T* pa = ctx.data + a.off;
-    const T* px = ctx.data + x.off;
-    T* py = ctx.data + y.off;
+    const T* px = ctx.data + x.off + ctx.item_begin * x.bstride;
+    T* py = ctx.data + y.off + ctx.item_begin * y.bstride;
+    const int64_t batch = ctx.items();
     // A block row is one thread's: its outputs are its own.
     parallel_for(a.nbrow, parallel_rows, [&](int64_t row) {
       const int64_t k0 = ptr[row], nblocks = ptr[row + 1] - k0;
       if (path_[i] == Path::kGemm)
-        bsr_block_row_gemm(a, k0, nblocks, idx + k0, pa, px, x.bstride, ctx.minibatch_size,
-                           py + row * a.R, y.bstride);
+        bsr_block_row_gemm(a, k0, nblocks, idx + k0, pa, px, x.bstride, batch, py + row * a.R,
+                           y.bstride);
       else if (path_[i] == Path::kRows)
         row_dots_fast(pa + k0 * a.kstride, a.kstride, idx + k0, nblocks, a.C, px, x.bstride,
-                      ctx.minibatch_size, py + row * y.stride, y.bstride);
+                      batch, py + row * y.stride, y.bstride);
       else
         column_axpys_fast(pa + k0 * a.kstride, a.kstride, idx + k0, nblocks, a.R, px, x.stride,
-                          x.bstride, ctx.minibatch_size, py + row * a.R, y.bstride);
+                          x.bstride, batch, py + row * a.R, y.bstride);
     });
   });
 }

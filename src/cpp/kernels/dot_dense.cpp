@@ -203,8 +203,8 @@ template <typename T>
 void DotIncKernel<T>::add_product(const Context<T>& ctx, size_t i) {
   const VecRef& y = y_[i];
   const Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>> product(
-      product_.data() + product_off_[i], a_[i].rows, ctx.minibatch_size);
-  BatchMat<T>(ctx.data + y.off, y.n, ctx.minibatch_size,
+      product_.data() + product_off_[i] + ctx.item_begin * a_[i].rows, a_[i].rows, ctx.items());
+  BatchMat<T>(ctx.data + y.off + ctx.item_begin * y.bstride, y.n, ctx.items(),
               Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(y.bstride, y.stride)) += product;
 }
 
@@ -301,22 +301,24 @@ void DotIncFastKernel<T>::forward(const Context<T>& ctx) {
   using OS = Eigen::OuterStride<>;
   using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   using ColMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
-  const int64_t minibatch_size = ctx.minibatch_size;
-  // Products to scratch, then to Y in Program order, as the exact kernel does.
+  const int64_t b0 = ctx.item_begin, batch = ctx.items();
+  // Products to scratch (item b's in column b), then to Y in Program order, as the exact
+  // kernel does.
   parallel_for(static_cast<int64_t>(gemm_tasks_.size()), this->dense_work_ >= kParallelThreshold,
                [&](int64_t t) {
                  const auto& task = gemm_tasks_[t];
                  const MatRef& a = this->a_[task.item];
                  const VecRef& x = this->x_[task.item];
                  const int64_t rows = task.end - task.begin;
-                 Eigen::Map<ColMat, 0, OS> out(
-                     this->product_.data() + this->product_off_[task.item] + task.begin, rows,
-                     minibatch_size, OS(a.rows));
+                 Eigen::Map<ColMat, 0, OS> out(this->product_.data() +
+                                                   this->product_off_[task.item] + b0 * a.rows +
+                                                   task.begin,
+                                               rows, batch, OS(a.rows));
                  out.noalias() =
                      Eigen::Map<const RowMat, 0, OS>(ctx.data + a.off + task.begin * a.rstride,
                                                      rows, a.cols, OS(a.rstride)) *
-                     Eigen::Map<const ColMat, 0, OS>(ctx.data + x.off, a.cols, minibatch_size,
-                                                     OS(x.bstride));
+                     Eigen::Map<const ColMat, 0, OS>(ctx.data + x.off + b0 * x.bstride, a.cols,
+                                                     batch, OS(x.bstride));
                });
   for (size_t i = 0; i < this->a_.size(); ++i)
     if (this->a_[i].rows != 0) this->add_product(ctx, i);

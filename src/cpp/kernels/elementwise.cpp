@@ -26,7 +26,7 @@ template <typename T>
 void ElementwiseIncKernel<T>::forward(const Context<T>& ctx) {
   for_each_chain(chain_ptr_, work_, [&](int64_t i) {
     const MatRef &a = a_[i], &x = x_[i], &y = y_[i];
-    for (int64_t b = 0; b < ctx.minibatch_size; ++b) {
+    for (int64_t b = ctx.item_begin; b < ctx.item_end; ++b) {
       const T* pa = ctx.data + a.off + b * a.bstride;
       const T* px = ctx.data + x.off + b * x.bstride;
       T* py = ctx.data + y.off + b * y.bstride;

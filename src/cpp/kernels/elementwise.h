@@ -13,6 +13,8 @@ class ElementwiseIncKernel : public Kernel<T> {
  public:
   ElementwiseIncKernel(const Params& p, const Shape& s);
   void forward(const Context<T>& ctx) override;
+  bool item_parallel() const override { return per_item(y_); }
+  int64_t work() const override { return work_; }
   bool differentiable() const override { return true; }
   std::vector<VecRef> saved() const override;
   void backward(const Context<T>& ctx, T* grad) override;

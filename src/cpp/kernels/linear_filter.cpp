@@ -140,7 +140,7 @@ void LinearFilterKernel<T>::run_item(const Context<T>& ctx, int64_t i) const {
   const MatRef& x = x_[i];
   const double* c = coef_.data() + coef_ptr_[i];
   const bool inc = inc_[i] != 0;
-  for (int64_t b = 0; b < ctx.minibatch_size; ++b)
+  for (int64_t b = ctx.item_begin; b < ctx.item_end; ++b)
     filter_apply(variant_[i], c, inc, x.rows, ctx.data + u.off + b * u.bstride, u,
                  ctx.data + out.off + b * out.bstride, out, ctx.data + x.off + b * x.bstride, x);
 }

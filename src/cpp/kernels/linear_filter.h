@@ -25,6 +25,8 @@ class LinearFilterKernel : public Kernel<T> {
  public:
   LinearFilterKernel(const Params& p, const Shape& s);
   void forward(const Context<T>& ctx) override;
+  bool item_parallel() const override { return per_item(out_) && per_item(x_); }
+  int64_t work() const override { return work_; }
   // Linear with constant coefficients: the reverse step needs no recorded values.
   bool differentiable() const override { return true; }
   void backward(const Context<T>& ctx, T* grad) override;

@@ -432,66 +432,88 @@ FastNeuronKernel<T, Model>::FastNeuronKernel(const Params& p, const Shape& s) {
     for (int64_t c = 0; c < size; c += kBlockNeurons)
       segments_.push_back({item, b, c, std::min(size, c + kBlockNeurons)});
   };
+  for (size_t i = 0; i < n; ++i) packed_.push_back(packed(i));
   for (size_t i = 0; i < n;) {
-    if (!packed(i)) {
+    if (!packed_[i]) {
       for (int64_t b = 0; b < minibatch_size; ++b) split(i, b, out_[i].n);
       ++i;
       continue;
     }
     size_t end = i + 1;
     int64_t size = out_[i].n * minibatch_size;
-    for (; end < n && packed(end) && follows(end); ++end) size += out_[end].n * minibatch_size;
+    for (; end < n && packed_[end] && follows(end); ++end) size += out_[end].n * minibatch_size;
     split(i, kRun, size);
     i = end;
   }
 }
 
 template <typename T, template <typename> class Model>
-void FastNeuronKernel<T, Model>::forward(const Context<T>& ctx) {
-  parallel_for(static_cast<int64_t>(segments_.size()), work_ >= kParallelThreshold,
-               [&](int64_t w) {
-    const Segment& seg = segments_[w];
-    const size_t i = seg.item;
-    const bool run = seg.b == kRun;
-    const VecRef &j = j_[i], &o = out_[i];
-    std::array<const VecRef*, kStates> refs{};
-    bool unit = j.stride == 1 && o.stride == 1;
-    for (size_t k = 0; k < kStates; ++k) {
-      refs[k] = &state_[k][i];
-      unit = unit && refs[k]->stride == 1;
-    }
-    const Model<T>& m = model_[i];
-    for (int64_t c = seg.begin; c < seg.end; c += kChunk) {
-      const int64_t n = std::min(kChunk, seg.end - c);
-      const auto at = [&](const VecRef& r) {
-        return ctx.data + r.off + (run ? c : seg.b * r.bstride + c * r.stride);
-      };
-      const T* pj = at(j);
-      T* po = at(o);
-      std::array<T*, kStates> ps{};
-      for (size_t k = 0; k < kStates; ++k) ps[k] = at(*refs[k]);
-      if (unit) {
-        vmath::on_best_isa([&] {
-          forward_unit(m, n, pj, po, ps, std::make_index_sequence<kStates>{});
-        });
-        continue;
-      }
-      // Strided signals (rare): through unit-stride scratch.
-      T sj[kChunk], so[kChunk], ss[kStates + 1][kChunk];
-      std::array<T*, kStates> pss{};
-      for (int64_t e = 0; e < n; ++e) sj[e] = pj[e * j.stride];
-      for (size_t k = 0; k < kStates; ++k) {
-        pss[k] = ss[k];
-        for (int64_t e = 0; e < n; ++e) ss[k][e] = ps[k][e * refs[k]->stride];
-      }
+void FastNeuronKernel<T, Model>::run_segment(const Context<T>& ctx, const Segment& seg) const {
+  const size_t i = seg.item;
+  const bool run = seg.b == kRun;
+  const VecRef &j = j_[i], &o = out_[i];
+  std::array<const VecRef*, kStates> refs{};
+  bool unit = j.stride == 1 && o.stride == 1;
+  for (size_t k = 0; k < kStates; ++k) {
+    refs[k] = &state_[k][i];
+    unit = unit && refs[k]->stride == 1;
+  }
+  const Model<T>& m = model_[i];
+  for (int64_t c = seg.begin; c < seg.end; c += kChunk) {
+    const int64_t n = std::min(kChunk, seg.end - c);
+    const auto at = [&](const VecRef& r) {
+      return ctx.data + r.off + (run ? c : seg.b * r.bstride + c * r.stride);
+    };
+    const T* pj = at(j);
+    T* po = at(o);
+    std::array<T*, kStates> ps{};
+    for (size_t k = 0; k < kStates; ++k) ps[k] = at(*refs[k]);
+    if (unit) {
       vmath::on_best_isa([&] {
-        forward_unit(m, n, sj, so, pss, std::make_index_sequence<kStates>{});
+        forward_unit(m, n, pj, po, ps, std::make_index_sequence<kStates>{});
       });
-      for (int64_t e = 0; e < n; ++e) po[e * o.stride] = so[e];
-      for (size_t k = 0; k < kStates; ++k)
-        for (int64_t e = 0; e < n; ++e) ps[k][e * refs[k]->stride] = ss[k][e];
+      continue;
     }
-  });
+    // Strided signals (rare): through unit-stride scratch.
+    T sj[kChunk], so[kChunk], ss[kStates + 1][kChunk];
+    std::array<T*, kStates> pss{};
+    for (int64_t e = 0; e < n; ++e) sj[e] = pj[e * j.stride];
+    for (size_t k = 0; k < kStates; ++k) {
+      pss[k] = ss[k];
+      for (int64_t e = 0; e < n; ++e) ss[k][e] = ps[k][e * refs[k]->stride];
+    }
+    vmath::on_best_isa([&] {
+      forward_unit(m, n, sj, so, pss, std::make_index_sequence<kStates>{});
+    });
+    for (int64_t e = 0; e < n; ++e) po[e * o.stride] = so[e];
+    for (size_t k = 0; k < kStates; ++k)
+      for (int64_t e = 0; e < n; ++e) ps[k][e * refs[k]->stride] = ss[k][e];
+  }
+}
+
+template <typename T, template <typename> class Model>
+void FastNeuronKernel<T, Model>::forward(const Context<T>& ctx) {
+  if (ctx.all_items()) {
+    parallel_for(static_cast<int64_t>(segments_.size()), work_ >= kParallelThreshold,
+                 [&](int64_t w) { run_segment(ctx, segments_[w]); });
+    return;
+  }
+  // A share of the minibatch: each item's part of it (runs span all items).
+  for (size_t i = 0; i < model_.size(); ++i) {
+    const int64_t size = out_[i].n;
+    if (packed_[i]) {
+      run_segment(ctx, {i, kRun, ctx.item_begin * size, ctx.item_end * size});
+    } else {
+      for (int64_t b = ctx.item_begin; b < ctx.item_end; ++b) run_segment(ctx, {i, b, 0, size});
+    }
+  }
+}
+
+template <typename T, template <typename> class Model>
+bool FastNeuronKernel<T, Model>::item_parallel() const {
+  bool own = per_item(out_);
+  for (size_t k = 0; k < kStates; ++k) own = own && per_item(state_[k]);
+  return own;
 }
 
 template <typename T, template <typename> class Model>

@@ -19,6 +19,8 @@ class FastNeuronKernel : public Kernel<T> {
  public:
   FastNeuronKernel(const Params& p, const Shape& s);
   void forward(const Context<T>& ctx) override;
+  bool item_parallel() const override;
+  int64_t work() const override { return work_; }
   bool differentiable() const override;
   std::vector<VecRef> saved() const override;
   void backward(const Context<T>& ctx, T* grad) override;
@@ -35,8 +37,12 @@ class FastNeuronKernel : public Kernel<T> {
     int64_t b, begin, end;
   };
   static constexpr int64_t kRun = -1;
+  void run_segment(const Context<T>& ctx, const Segment& seg) const;
+
   std::vector<Model<T>> model_;
   std::vector<Segment> segments_;
+  // Items whose whole minibatch is one unit-stride block in every signal.
+  std::vector<bool> packed_;
   int64_t work_ = 0;
 };
 

@@ -10,6 +10,7 @@ class TimeUpdateKernel : public Kernel<T> {
  public:
   TimeUpdateKernel(const Params& p, const Shape& s);
   void forward(const Context<T>& ctx) override;
+  int64_t work() const override { return 1; }
   // Time is not differentiable: the time signal it sets passes nothing on.
   bool differentiable() const override { return true; }
   void backward(const Context<T>&, T* grad) override { grad[time_off_] = T(0); }

@@ -260,7 +260,7 @@ def plan(
         params["chain_ptr"] = chain_ptr
         joinable = merge and _joins_items(lowering, ops)
         if joinable:
-            params = coalesce_vec_items(params, minibatch_size) or params
+            params = coalesce_vec_items(params) or params
         kind = lowering.kernel_kind(key)
         step = KernelStep(kind_for_mode(kind, exact), params, ops)
         counterpart = lowering.lower_training(ops, layout, training)
@@ -269,8 +269,7 @@ def plan(
             step.training_params["chain_ptr"] = chain_ptr
             if joinable:
                 step.training_params = (
-                    coalesce_vec_items(step.training_params, minibatch_size)
-                    or step.training_params
+                    coalesce_vec_items(step.training_params) or step.training_params
                 )
         if step.training_kind is not None:
             step.training_kind = kind_for_mode(step.training_kind, exact)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import bisect
-import functools
 
 import numpy as np
 import scipy.sparse
@@ -19,13 +18,23 @@ def sparse_value(sig: Signal) -> scipy.sparse.csr_matrix:
     return scipy.sparse.csr_matrix(value)
 
 
+CACHE_LINE_BYTES = 64
+"""The core allocates the arena on a cache line (see `Layout`)."""
+
+
 class Layout:
     """Offsets of base signals in the float arena and in the integer arena.
 
-    Every base signal that some operator writes holds ``minibatch_size`` consecutive
-    copies (one per minibatch item); a signal nobody writes (encoders, decoders, gains)
-    is a parameter stored once and shared by the minibatch. A sparse signal stores its
-    nonzero values; its structure goes into the kernels that use it.
+    A signal nobody writes (encoders, decoders, gains) is a parameter stored once and
+    shared by the minibatch, in the arena's first region. Every base signal that some
+    operator writes has one copy per minibatch item, in item-major order: item ``b``'s
+    copies of all of them form one block, ``item_stride`` elements after item
+    ``b - 1``'s, so bases next to each other in ``bases`` are next to each other in
+    every item, and a thread that runs some of the items works in one stretch of
+    memory. At minibatch sizes above one, the blocks start on cache lines (the core
+    allocates the arena on one), so threads that split the minibatch never write the
+    same line. A sparse signal stores its nonzero values; its structure goes into the
+    kernels that use it.
 
     Parameters
     ----------
@@ -74,7 +83,8 @@ class Layout:
         self.int_offset: dict[Signal, int] = {}
         self.per_item: dict[Signal, bool] = {}
         self.sparse: dict[Signal, scipy.sparse.csr_matrix] = {}
-        size = int_size = 0
+        shared = local = int_size = 0
+        local_offset: dict[Signal, int] = {}
         for base in bases:
             if base.sparse:
                 value = sparse_value(base)
@@ -86,11 +96,28 @@ class Layout:
                 continue
             else:
                 n = base.size
-            self.offset[base] = size
             self.per_item[base] = base in written
-            size += n * (self.minibatch_size if self.per_item[base] else 1)
+            if self.per_item[base]:
+                local_offset[base] = local
+                local += n
+            else:
+                self.offset[base] = shared
+                shared += n
+        # The layout at minibatch size 1, where the planner decides its merges, so
+        # that they are the same at every size (see `single_item_offsets`).
+        self._single_item = {
+            **self.offset,
+            **{base: shared + off for base, off in local_offset.items()},
+        }
+        line = CACHE_LINE_BYTES // self.dtype.itemsize
+        if self.minibatch_size > 1:
+            shared, local = -(-shared // line) * line, -(-local // line) * line
+        self.item_stride = local
+        self.item_region = slice(shared, shared + self.minibatch_size * local)
+        for base, off in local_offset.items():
+            self.offset[base] = shared + off
         self.clock: list[Signal] = [base for base in clock if base in self.offset]
-        self.size = size
+        self.size = self.item_region.stop
         self.int_size = max(int_size, 1)
 
     # -- arena contents -------------------------------------------------------------
@@ -110,12 +137,13 @@ class Layout:
                 values = self.sparse[base].data
             else:
                 values = np.asarray(base.initial_value)
-            copies = self.minibatch_size if self.per_item[base] else 1
-            target = arena[off : off + copies * values.size]
             if base in self.column_major:  # shared by the batch: one copy
-                self._shaped(base, target)[...] = values
-            else:
-                target.reshape(copies, values.size)[...] = values.ravel()
+                self._shaped(base, arena[off : off + values.size])[...] = values
+                continue
+            copies = self.minibatch_size if self.per_item[base] else 1
+            for item in range(copies):
+                start = off + item * self.item_stride
+                arena[start : start + values.size] = values.ravel()
 
     def _shaped(self, base: Signal, flat: np.ndarray) -> np.ndarray:
         """A dense base's arena slice as an array of the base's shape (a view with
@@ -136,9 +164,7 @@ class Layout:
         signals = NativeSignalDict(self.elemstrides)
         for base, off in self.offset.items():
             if self.per_item[base]:
-                off += item * (
-                    self.sparse[base].nnz if base in self.sparse else base.size
-                )
+                off += item * self.item_stride
             if base in self.sparse:
                 csr = self.sparse[base]
                 data = arena[off : off + csr.nnz]
@@ -198,20 +224,24 @@ class Layout:
         return tuple(sig.elemstrides[:-2]) + (1, rows)
 
     def bstride(self, sig: Signal) -> int:
-        base = sig.base
-        if not self.per_item[base]:
-            return 0
-        return self.sparse[base].nnz if base in self.sparse else base.size
+        return self.item_stride if self.per_item[sig.base] else 0
 
-    @functools.cached_property
+    @property
     def single_item_offsets(self) -> dict[Signal, int]:
         """Where each float base would start at minibatch size 1: the planner's
         merging decides on these, so its choices are the same at every size."""
-        offsets, at = {}, 0
-        for base in self.offset:
-            offsets[base] = at
-            at += self.sparse[base].nnz if base in self.sparse else base.size
-        return offsets
+        return self._single_item
+
+    def state_ranges(self) -> list[slice]:
+        """Arena slices holding everything some step writes (the simulation state):
+        the clock and the items' region."""
+        ranges = [
+            slice(self.offset[base], self.offset[base] + base.size)
+            for base in self.clock
+        ]
+        if self.item_region.stop > self.item_region.start:
+            ranges.append(self.item_region)
+        return ranges
 
     def batch_view(self, arena: np.ndarray, sig: Signal) -> np.ndarray:
         """View of ``sig`` over all batch items, shape ``(batch, *sig.shape)``."""

@@ -253,8 +253,7 @@ def bsr_structure(op: DotInc, layout: Layout):
         indptr = csr.indptr.astype(np.int64)
         indices = csr.indices.astype(np.int64)
         n_rows, n_cols = csr.shape
-        bstride = csr.nnz if layout.per_item[A.base] else 0
-        fields = (layout.offset[A.base], bstride, 1, 1, 1, 0, 0, n_rows)
+        fields = (layout.offset[A.base], layout.bstride(A), 1, 1, 1, 0, 0, n_rows)
     if np.any(np.diff(indptr) < 0) or indptr[0] != 0:
         return None
     if not sparse_product_fits(op, n_rows, n_cols):
