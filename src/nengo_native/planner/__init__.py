@@ -217,6 +217,9 @@ def plan(
         dt=model.dt,
         clock=[base for base in bases if base in clock],
         column_major=column_major,
+        # The throughput mode splits a minibatch over threads by item; the exact
+        # kernels read each base's items together.
+        item_major=not exact,
     )
     program = Program(
         layout, model=model, step_order=list(step_order), dg=dg, exact=exact
@@ -260,7 +263,7 @@ def plan(
         params["chain_ptr"] = chain_ptr
         joinable = merge and _joins_items(lowering, ops)
         if joinable:
-            params = coalesce_vec_items(params) or params
+            params = coalesce_vec_items(params, layout) or params
         kind = lowering.kernel_kind(key)
         step = KernelStep(kind_for_mode(kind, exact), params, ops)
         counterpart = lowering.lower_training(ops, layout, training)
@@ -269,7 +272,7 @@ def plan(
             step.training_params["chain_ptr"] = chain_ptr
             if joinable:
                 step.training_params = (
-                    coalesce_vec_items(step.training_params) or step.training_params
+                    coalesce_vec_items(step.training_params, layout) or step.training_params
                 )
         if step.training_kind is not None:
             step.training_kind = kind_for_mode(step.training_kind, exact)

@@ -27,14 +27,21 @@ class Layout:
 
     A signal nobody writes (encoders, decoders, gains) is a parameter stored once and
     shared by the minibatch, in the arena's first region. Every base signal that some
-    operator writes has one copy per minibatch item, in item-major order: item ``b``'s
-    copies of all of them form one block, ``item_stride`` elements after item
-    ``b - 1``'s, so bases next to each other in ``bases`` are next to each other in
-    every item, and a thread that runs some of the items works in one stretch of
-    memory. At minibatch sizes above one, the blocks start on cache lines (the core
-    allocates the arena on one), so threads that split the minibatch never write the
-    same line. A sparse signal stores its nonzero values; its structure goes into the
-    kernels that use it.
+    operator writes has one copy per minibatch item, in the region after it, in one of
+    two orders:
+
+    - item-major (``item_major=True``): item ``b``'s copies of all of them form one
+      block, ``item_stride`` elements after item ``b - 1``'s. Bases next to each other
+      in ``bases`` are then next to each other in every item, and a thread that runs
+      some of the items works in one stretch of memory (the throughput mode's
+      item-parallel runs; see the core's Executor::run).
+    - base-major: each base's copies are consecutive, ``bstride`` = its size apart.
+      The exact kernels read a base's items together (a minibatch in vector lanes).
+
+    Above minibatch size 1 the region starts on a cache line (the core allocates the
+    arena on one), and so does every item's block when item-major: threads that split
+    the minibatch never write the same line. A sparse signal stores its nonzero
+    values; its structure goes into the kernels that use it.
 
     Parameters
     ----------
@@ -51,6 +58,8 @@ class Layout:
     clock : list of Signal, optional
         Bases shared by the minibatch but written every step (the time): state, like
         the per-item bases.
+    item_major : bool, optional
+        Lay the items' copies out item by item instead of base by base.
     column_major : set of Signal, optional
         Base matrices (2-D, or stacks of matrices) stored with their last two axes
         swapped, so that each column is contiguous: the weights of products whose input
@@ -68,8 +77,10 @@ class Layout:
         dt: float,
         clock=(),
         column_major=(),
+        item_major: bool = False,
     ):
         self.minibatch_size = int(minibatch_size)
+        self.item_major = bool(item_major)
         self.dtype = np.dtype(dtype)
         self.dt = float(dt)
         self.column_major = set(column_major)
@@ -111,11 +122,15 @@ class Layout:
         }
         line = CACHE_LINE_BYTES // self.dtype.itemsize
         if self.minibatch_size > 1:
-            shared, local = -(-shared // line) * line, -(-local // line) * line
-        self.item_stride = local
+            shared = -(-shared // line) * line
+            if self.item_major:
+                local = -(-local // line) * line
+        self.item_stride = local if self.item_major else 0
         self.item_region = slice(shared, shared + self.minibatch_size * local)
+        # Base-major: a base's copies take its size times the minibatch.
+        scale = 1 if self.item_major else self.minibatch_size
         for base, off in local_offset.items():
-            self.offset[base] = shared + off
+            self.offset[base] = shared + off * scale
         self.clock: list[Signal] = [base for base in clock if base in self.offset]
         self.size = self.item_region.stop
         self.int_size = max(int_size, 1)
@@ -142,7 +157,7 @@ class Layout:
                 continue
             copies = self.minibatch_size if self.per_item[base] else 1
             for item in range(copies):
-                start = off + item * self.item_stride
+                start = off + item * self.bstride(base)
                 arena[start : start + values.size] = values.ravel()
 
     def _shaped(self, base: Signal, flat: np.ndarray) -> np.ndarray:
@@ -164,7 +179,7 @@ class Layout:
         signals = NativeSignalDict(self.elemstrides)
         for base, off in self.offset.items():
             if self.per_item[base]:
-                off += item * self.item_stride
+                off += item * self.bstride(base)
             if base in self.sparse:
                 csr = self.sparse[base]
                 data = arena[off : off + csr.nnz]
@@ -224,7 +239,18 @@ class Layout:
         return tuple(sig.elemstrides[:-2]) + (1, rows)
 
     def bstride(self, sig: Signal) -> int:
-        return self.item_stride if self.per_item[sig.base] else 0
+        base = sig.base
+        if not self.per_item[base]:
+            return 0
+        if self.item_major:
+            return self.item_stride
+        return self.sparse[base].nnz if base in self.sparse else base.size
+
+    @property
+    def keeps_adjacency(self) -> bool:
+        """Whether bases adjacent at minibatch size 1 are adjacent within every item,
+        so that joined views (`merge`) cover the same items at every size."""
+        return self.item_major or self.minibatch_size == 1
 
     @property
     def single_item_offsets(self) -> dict[Signal, int]:

@@ -125,8 +125,9 @@ def coalesce_dots(ops: list, layout: Layout):
     group increments the same output), so no sum across operators changes order.
     Which operators are taken does not depend on the minibatch size (adjacency is
     judged on the offsets the bases have at size 1), so every item of a minibatch
-    sums as a single run does; the layout keeps bases that are adjacent at size 1
-    adjacent within every item.
+    sums as a single run does. Where the layout does not keep bases adjacent within
+    an item (`Layout.keeps_adjacency`), `lower_block_diagonal` gives each operator
+    its own block row of the same kernel (the same sums, in the same order).
     """
     chains: dict = defaultdict(int)
     for op in ops:
@@ -206,6 +207,10 @@ def lower_block_diagonal(runs: list, layout: Layout) -> dict:
     run one block-sparse product with one block per block row (block row ``i`` holds
     operator ``i``'s matrix, at the column block of its input), so each output row is
     summed from zero over that matrix's row, as the dense product's row is."""
+    if not layout.keeps_adjacency:
+        # Two bases' items are not adjacent: each operator is its own block row,
+        # which sums every output row exactly as the joined run would.
+        runs = [[op] for run in runs for op in run]
     fields, indptrs, indices, xs, ys = [], [], [], [], []
     for run in runs:
         a, x, y = dot_refs(run[0], layout)
@@ -231,7 +236,7 @@ def lower_block_diagonal(runs: list, layout: Layout) -> dict:
     return params
 
 
-def coalesce_vec_items(params: dict) -> dict | None:
+def coalesce_vec_items(params: dict, layout: Layout) -> dict | None:
     """Join adjacent items of an elementwise kernel's ragged vector refs.
 
     For kernels that treat every element of an item on its own (neurons): items
@@ -245,6 +250,9 @@ def coalesce_vec_items(params: dict) -> dict | None:
     params : dict
         The kernel's parameters: vec refs as ``<name>_off/_n/_stride/_bstride``,
         per-item constants, and ``chain_ptr``.
+    layout : Layout
+        Where the refs point: batched views of two bases continue each other only
+        where it keeps their adjacency (`Layout.keeps_adjacency`).
 
     Returns
     -------
@@ -276,6 +284,8 @@ def coalesce_vec_items(params: dict) -> dict | None:
         joins &= stride[1:] == stride[:-1]
         joins &= bstride[1:] == bstride[:-1]
         joins &= off[1:] == off[:-1] + n[:-1] * stride[:-1]
+        if not layout.keeps_adjacency:
+            joins &= bstride[1:] == 0
     for k in scalars:
         joins &= params[k][1:] == params[k][:-1]
     if not joins.any():
