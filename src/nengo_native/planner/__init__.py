@@ -272,7 +272,8 @@ def plan(
             step.training_params["chain_ptr"] = chain_ptr
             if joinable:
                 step.training_params = (
-                    coalesce_vec_items(step.training_params, layout) or step.training_params
+                    coalesce_vec_items(step.training_params, layout)
+                    or step.training_params
                 )
         if step.training_kind is not None:
             step.training_kind = kind_for_mode(step.training_kind, exact)
