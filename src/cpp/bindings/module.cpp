@@ -1,5 +1,7 @@
 #include <pybind11/pybind11.h>
 
+#include <Eigen/Core>
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -11,6 +13,8 @@ void register_kernels(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "nengo_native's compiled core: the executor and its kernels.";
+  // Item-parallel runs call Eigen's products from several threads at once.
+  Eigen::initParallel();
   register_executors(m);
   register_kernels(m);
 #ifdef _OPENMP

@@ -7,8 +7,6 @@
 #include <stdexcept>
 #include <string>
 
-#include <omp.h>
-
 #include "barrier.h"
 #include "parallel.h"
 
@@ -142,7 +140,7 @@ template <typename T>
 int Executor<T>::item_threads(int64_t n_steps, bool training) const {
   // Training records a tape in step order; it stays serial.
   if (training || minibatch_size_ < 2) return 1;
-  const int threads = static_cast<int>(std::min<int64_t>(omp_get_max_threads(), minibatch_size_));
+  const int threads = static_cast<int>(std::min<int64_t>(max_threads(), minibatch_size_));
   if (threads < 2) return 1;
   int64_t parallel_work = 0, serial_work = 0;
   for (const Step& step : steps_) {
@@ -246,13 +244,13 @@ void Executor<T>::run_item_parallel(int threads, int64_t n_steps, const std::vec
 #pragma omp single
     {
       // The runtime may give fewer threads than asked for (a thread limit).
-      const int team = omp_get_num_threads();
+      const int team = team_size();
       item_threads_used_ = team;
       barrier = std::make_unique<Barrier>(team);
       written.assign(team, std::vector<int64_t>(probes_.size(), 0));
       done.assign(team, 0);
     }
-    const int t = omp_get_thread_num(), team = omp_get_num_threads();
+    const int t = thread_index(), team = team_size();
     const int64_t b0 = share_begin(t, team), b1 = share_begin(t + 1, team);
     const Context<T> mine{data_.data(), int_data_.data(), minibatch_size_, dt_, b0, b1};
     const Context<T> all{data_.data(), int_data_.data(), minibatch_size_, dt_, 0,
