@@ -104,11 +104,23 @@ def runs_by_threads(sim, probes, thread_counts, **run_args):
 
 
 @pytest.mark.skipif(not _core.openmp, reason="the core was built without OpenMP")
-def test_fast_minibatch_split_over_threads_is_deterministic(restore_threads):
+@pytest.mark.parametrize(
+    "minibatch_size, dtype",
+    # shares on cache lines, and shares that are not (17 items: 8 and 9)
+    [(32, "float64"), (32, "float32"), (17, "float32")],
+)
+def test_fast_minibatch_split_over_threads_is_deterministic(
+    restore_threads, minibatch_size, dtype
+):
     net, stim = split_net()
-    data = np.random.RandomState(2).uniform(-1, 1, (32, 200, 16))
+    data = np.random.RandomState(2).uniform(-1, 1, (minibatch_size, 200, 16))
     with nengo_native.Simulator(
-        net, minibatch_size=32, exact=False, seed=3, progress_bar=False
+        net,
+        minibatch_size=minibatch_size,
+        exact=False,
+        dtype=dtype,
+        seed=3,
+        progress_bar=False,
     ) as sim:
         runs = runs_by_threads(sim, net.my_probes, (1, 2, 2), data={stim: data})
     (serial, one), (split, two), (_, again) = runs
