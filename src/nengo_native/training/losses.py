@@ -173,7 +173,9 @@ class MeanSquaredError(Loss):
         y_pred = _as_float_array(y_pred, "y_pred", self)
         _check_same_shape(y_true, y_pred, self)
         d = y_pred.astype(np.float64) - y_true
-        value = float(np.mean(d * d))
+        # np.mean's own sum and division, without its Python-level overhead (a
+        # noticeable part of a small network's training step)
+        value = float(np.add.reduce(d * d, axis=None) / d.size)
         return value, self._out(d * (2.0 / d.size), y_pred)
 
 
