@@ -156,9 +156,11 @@ class Layout:
                 self._shaped(base, arena[off : off + values.size])[...] = values
                 continue
             copies = self.minibatch_size if self.per_item[base] else 1
-            for item in range(copies):
-                start = off + item * self.bstride(base)
-                arena[start : start + values.size] = values.ravel()
+            np.lib.stride_tricks.as_strided(
+                arena[off:],
+                shape=(copies, values.size),
+                strides=(self.bstride(base) * arena.itemsize, arena.itemsize),
+            )[...] = values.ravel()
 
     def _shaped(self, base: Signal, flat: np.ndarray) -> np.ndarray:
         """A dense base's arena slice as an array of the base's shape (a view with
