@@ -146,9 +146,10 @@ int Executor<T>::item_threads(int64_t n_steps, bool training) const {
   for (const Step& step : steps_) {
     if (!step.kernel) continue;
     const int64_t work = step.kernel->work();
+    const bool split = step.kernel->item_parallel();
     // A kernel big enough to split its own rows over threads keeps doing so.
-    if (!step.kernel->item_parallel() && work >= kParallelThreshold) return 1;
-    (step.kernel->item_parallel() ? parallel_work : serial_work) += work;
+    if (!split && work >= kParallelThreshold) return 1;
+    (split ? parallel_work : serial_work) += work;
   }
   const bool pays = parallel_work >= kItemParallelWork &&
                     parallel_work * n_steps >= kParallelThreshold && serial_work <= parallel_work;

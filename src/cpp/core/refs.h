@@ -24,14 +24,21 @@ constexpr std::array<const char*, 4> kVecFields{{"off", "n", "stride", "bstride"
 constexpr std::array<const char*, 6> kMatFields{
     {"off", "rows", "cols", "rstride", "cstride", "bstride"}};
 
-// Whether every view has its own elements per minibatch item (none shared by the batch):
-// what a kernel writes must be, to run item-parallel.
 inline bool empty(const VecRef& r) { return r.n == 0; }
 inline bool empty(const MatRef& r) { return r.rows == 0 || r.cols == 0; }
+
+// Whether every view has its own elements per minibatch item (none shared by the batch):
+// what a kernel writes must be, to run item-parallel.
 template <typename Ref>
 bool per_item(const std::vector<Ref>& refs) {
   for (const Ref& r : refs)
     if (r.bstride == 0 && !empty(r)) return false;
+  return true;
+}
+// The same for views given by their batch strides alone.
+inline bool per_item(const std::vector<int64_t>& bstrides) {
+  for (int64_t bstride : bstrides)
+    if (bstride == 0) return false;
   return true;
 }
 

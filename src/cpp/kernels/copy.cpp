@@ -51,7 +51,7 @@ std::vector<Run> join_runs(const Segments& s, const std::vector<int64_t>& src_bs
                            const std::vector<int64_t>& dst_bstride,
                            const std::vector<double>& value, int64_t minibatch_size) {
   std::vector<Run> runs;
-  if (minibatch_size > 1 && !per_item_dst(dst_bstride)) return runs;
+  if (minibatch_size > 1 && !per_item(dst_bstride)) return runs;
   for (size_t i = 0; i + 1 < s.seg_ptr.size(); ++i)
     for (int64_t k = s.seg_ptr[i]; k < s.seg_ptr[i + 1]; ++k) {
       const Run next{s.src.empty() ? 0 : s.src[k], s.dst[k], s.len[k],

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "../core/kernel.h"
+#include "../core/refs.h"
 
 namespace nengo_native {
 
@@ -22,19 +23,12 @@ struct Run {
   double value;
 };
 
-// Whether every destination has its own copy per item (none is shared by the batch).
-inline bool per_item_dst(const std::vector<int64_t>& dst_bstride) {
-  for (int64_t bstride : dst_bstride)
-    if (bstride == 0) return false;
-  return true;
-}
-
 template <typename T>
 class ResetKernel : public Kernel<T> {
  public:
   ResetKernel(const Params& p, const Shape& s);
   void forward(const Context<T>& ctx) override;
-  bool item_parallel() const override { return per_item_dst(dst_bstride_); }
+  bool item_parallel() const override { return per_item(dst_bstride_); }
   int64_t work() const override { return work_; }
   bool differentiable() const override { return true; }
   void backward(const Context<T>& ctx, T* grad) override;
@@ -52,7 +46,7 @@ class CopyKernel : public Kernel<T> {
  public:
   CopyKernel(const Params& p, const Shape& s);
   void forward(const Context<T>& ctx) override;
-  bool item_parallel() const override { return per_item_dst(dst_bstride_); }
+  bool item_parallel() const override { return per_item(dst_bstride_); }
   int64_t work() const override { return work_; }
   bool differentiable() const override { return true; }
   void backward(const Context<T>& ctx, T* grad) override;

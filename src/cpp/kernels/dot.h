@@ -114,7 +114,7 @@ class BsrDotIncFastKernel : public BsrDotIncKernel<T> {
  public:
   BsrDotIncFastKernel(const Params& p, const Shape& s);
   void forward(const Context<T>& ctx) override;
-  bool item_parallel() const override { return gemm_backward_ && per_item(this->y_); }
+  bool item_parallel() const override { return no_exact_path_ && per_item(this->y_); }
   int64_t work() const override { return this->work_; }
   void backward(const Context<T>& ctx, T* grad) override;
 
@@ -122,7 +122,8 @@ class BsrDotIncFastKernel : public BsrDotIncKernel<T> {
   // kGemm: blocks with unit inner strides, each one GEMM over the minibatch.
   enum class Path { kExact, kRows, kColumns, kGemm };
   std::vector<Path> path_;
-  bool gemm_backward_ = true;  // no item on the exact path
+  // No item on the exact path: backward is all GEMMs, and forward splits by item.
+  bool no_exact_path_ = true;
 };
 
 // DotInc on integer signals (nengo keeps signals made from integer arrays as integers):

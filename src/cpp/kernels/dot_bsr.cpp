@@ -526,7 +526,7 @@ BsrDotIncFastKernel<T>::BsrDotIncFastKernel(const Params& p, const Shape& s)
         path = Path::kGemm;
     }
     path_.push_back(path);
-    gemm_backward_ = gemm_backward_ && path != Path::kExact;
+    no_exact_path_ = no_exact_path_ && path != Path::kExact;
   }
 }
 
@@ -562,7 +562,7 @@ template <typename T>
 void BsrDotIncFastKernel<T>::backward(const Context<T>& ctx, T* grad) {
   // Every fast path has unit inner strides where they matter, so each block's adjoints
   // are two GEMMs over the minibatch: dX_k += A_k^T dY and dA_k += dY X_k^T.
-  if (!gemm_backward_) return BsrDotIncKernel<T>::backward(ctx, grad);
+  if (!no_exact_path_) return BsrDotIncKernel<T>::backward(ctx, grad);
   const int64_t batch = ctx.minibatch_size;
   for (int64_t i = static_cast<int64_t>(this->a_.size()) - 1; i >= 0; --i) {
     const BsrRef& a = this->a_[i];
