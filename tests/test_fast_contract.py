@@ -283,6 +283,39 @@ def test_fast_mode_gradients(neuron_type, smoothing, kind):
     assert errors and max(errors.values()) <= 1e-4
 
 
+@pytest.mark.parametrize("n_neurons", [3, 13])
+def test_fast_rate_gradients_of_every_neuron(n_neurons):
+    """Every neuron's gradient, also those past the last whole vector of an ensemble
+    (13 neurons: a remainder in float64 and float32 vectors; 3: less than one vector),
+    matches the exact mode's: all parameters, not a sample of them."""
+    from nengo_native.training.losses import get_loss
+
+    with nengo.Network(seed=2) as net:
+        inp = nengo.Node(np.zeros(2))
+        a = nengo.Ensemble(n_neurons, 2, neuron_type=nengo.LIFRate())
+        b = nengo.Ensemble(n_neurons, 1, neuron_type=nengo.LIFRate())
+        nengo.Connection(inp, a, synapse=None)
+        nengo.Connection(a, b, function=lambda x: x[0] * x[1], synapse=None)
+        probe = nengo.Probe(b, synapse=None)
+    rng = np.random.RandomState(0)
+    x = {inp: rng.uniform(-1, 1, size=(3, 2, 2))}
+    y = {probe: rng.uniform(-1, 1, size=(3, 2, 1))}
+    grads = []
+    for exact in (True, False):
+        with nengo_native.Simulator(
+            net, minibatch_size=3, progress_bar=False, seed=1, exact=exact
+        ) as sim:
+            trainer = sim.trainer
+            data, _, n_steps = trainer.inputs(x, None)
+            trainer.prepare()
+            trainer.loss_and_gradients(data, y, n_steps, {probe: get_loss("mse")}, {})
+            grads.append(trainer.gradients())
+    assert grads[0].keys() == grads[1].keys()
+    for key, exact_grad in grads[0].items():
+        assert np.any(exact_grad != 0), key
+        np.testing.assert_allclose(grads[1][key], exact_grad, rtol=1e-9, atol=1e-12)
+
+
 def test_fast_products_gradients():
     """The throughput mode's products (decoder rows, encoder columns, larger blocks
     and dense matrices, each over the whole minibatch) give float64 gradients that

@@ -1,5 +1,7 @@
 """Optimizers: Keras' update rules, convergence, state, specs and errors."""
 
+import math
+
 import numpy as np
 import pytest
 from nengo.exceptions import ValidationError
@@ -125,6 +127,74 @@ def test_least_squares_converges(opt):
         opt.apply(params, grads)
     np.testing.assert_allclose(params["w"], w_true, atol=2e-2)
     np.testing.assert_allclose(params["b"], 0, atol=2e-2)
+
+
+def numpy_step(opt, p, g, state, t):
+    """One update with numpy, in the parameter's dtype, as the rules are documented:
+    the core's pass must give the same bits."""
+    dt = p.dtype.type
+    lr = opt.learning_rate
+    if isinstance(opt, SGD):
+        step = g * dt(lr)
+        if opt.momentum == 0:
+            p -= step
+            return
+        v = state.setdefault("velocity", np.zeros_like(p))
+        v *= dt(opt.momentum)
+        v -= step
+        if opt.nesterov:
+            p += v * dt(opt.momentum)
+            p -= step
+        else:
+            p += v
+    elif isinstance(opt, Adam):
+        m = state.setdefault("m", np.zeros_like(p))
+        v = state.setdefault("v", np.zeros_like(p))
+        m += (g - m) * dt(1 - opt.beta_1)
+        v += (g * g - v) * dt(1 - opt.beta_2)
+        # 1 - b**t, computed as the optimizer documents it
+        c1 = -math.expm1(t * math.log(opt.beta_1))
+        c2 = -math.expm1(t * math.log(opt.beta_2))
+        alpha = lr * math.sqrt(c2) / c1
+        p -= m * dt(alpha) / (np.sqrt(v) + dt(opt.epsilon))
+    else:
+        s = state.setdefault("s", np.zeros_like(p))
+        s += (g * g - s) * dt(1 - opt.rho)
+        d = g * dt(lr)
+        d /= np.sqrt(s + dt(opt.epsilon))
+        if opt.momentum > 0:
+            w = state.setdefault("w", np.zeros_like(p))
+            w *= dt(opt.momentum)
+            w += d
+            p -= w
+        else:
+            p -= d
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("opt", [c[0] for c in CASES], ids=repr)
+def test_core_update_is_numpys(opt, dtype):
+    # many elements (vector lanes and a remainder), values over several decades
+    rng = np.random.default_rng(1)
+    p = (rng.normal(size=203) * 10.0 ** rng.integers(-6, 3, size=203)).astype(dtype)
+    ref, state = p.copy(), {}
+    opt.reset()
+    for t in range(1, 4):
+        g = (rng.normal(size=203) * 10.0 ** rng.integers(-8, 2, size=203)).astype(dtype)
+        opt.apply({"p": p}, {"p": g})
+        numpy_step(opt, ref, g, state, t)
+        np.testing.assert_array_equal(p, ref)
+
+
+def test_strided_parameters_and_other_dtypes():
+    # a strided view is updated in place; its neighbours are not touched
+    arena = np.zeros((4, 6))
+    view = arena[:, ::2]
+    Adam(0.1).apply({"w": view}, {"w": np.ones((4, 3))})
+    np.testing.assert_allclose(arena[:, ::2], -0.1, rtol=1e-5)
+    np.testing.assert_array_equal(arena[:, 1::2], 0.0)
+    with pytest.raises(ValidationError, match="float32 or float64"):
+        SGD(0.1).apply({"h": np.ones(3, np.float16)}, {"h": np.ones(3)})
 
 
 def test_in_place_and_only_given_keys():

@@ -10,6 +10,7 @@ namespace py = pybind11;
 
 void register_executors(py::module_& m);
 void register_kernels(py::module_& m);
+void register_optimizers(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "nengo_native's compiled core: the executor and its kernels.";
@@ -17,6 +18,7 @@ PYBIND11_MODULE(_core, m) {
   Eigen::initParallel();
   register_executors(m);
   register_kernels(m);
+  register_optimizers(m);
 #ifdef _OPENMP
   m.attr("openmp") = true;
   m.def("get_num_threads", []() { return omp_get_max_threads(); },

@@ -28,8 +28,10 @@ constexpr int64_t kBlockNeurons = 2048;
 // parallel regions pay.
 constexpr int64_t kFastNeuronWork = 4;
 
+using vmath::load;
 using vmath::load_part;
 using vmath::splat;
+using vmath::store;
 using vmath::store_part;
 
 // Appends e + lane for the set lanes of `m`: one iteration per set lane (they are few:
@@ -361,10 +363,16 @@ NENGO_NATIVE_INLINE void forward_unit(const Model& m, int64_t n, const T* j, T* 
                                       std::index_sequence<I...>) {
   if constexpr (HasLanes<Model>::value) {
     constexpr int64_t W = vmath::kWidth<T>;
-    for (int64_t e = 0; e < n; e += W) {
-      const int64_t w = std::min(W, n - e);
-      store_part(out + e, m.lanes(load_part(j + e, w, T(0))), w);
-    }
+    int64_t e = 0;
+    for (; e + W <= n; e += W) store(out + e, m.lanes(load(j + e)));
+    if (e == n) return;
+    // The last few neurons: a whole vector ending at n, overlapping neurons already
+    // done (their rates come out the same), is cheaper than a lane-by-lane partial
+    // load and store; only segments shorter than a vector need those.
+    if (n >= W)
+      store(out + n - W, m.lanes(load(j + n - W)));
+    else
+      store_part(out, m.lanes(load_part(j, n, T(0))), n);
   } else {
     m.block(n, j, out, s[I]...);
   }
@@ -373,13 +381,29 @@ NENGO_NATIVE_INLINE void forward_unit(const Model& m, int64_t n, const T* j, T* 
 template <typename Model, typename T>
 NENGO_NATIVE_INLINE void backward_unit(const Model& m, int64_t n, const T* j, T* g_j, T* g_out) {
   constexpr int64_t W = vmath::kWidth<T>;
-  for (int64_t e = 0; e < n; e += W) {
-    const int64_t w = std::min(W, n - e);
-    const vmath::V<T> go = load_part(g_out + e, w, T(0));
-    store_part(g_j + e, load_part(g_j + e, w, T(0)) + m.slope_lanes(load_part(j + e, w, T(0))) * go,
-               w);
-    store_part(g_out + e, splat(T(0)), w);
+  int64_t e = 0;
+  for (; e + W <= n; e += W) {
+    store(g_j + e, load(g_j + e) + m.slope_lanes(load(j + e)) * load(g_out + e));
+    store(g_out + e, splat(T(0)));
   }
+  if (e == n) return;
+  if (n < W) {
+    const vmath::V<T> go = load_part(g_out, n, T(0));
+    store_part(g_j, load_part(g_j, n, T(0)) + m.slope_lanes(load_part(j, n, T(0))) * go, n);
+    store_part(g_out, splat(T(0)), n);
+    return;
+  }
+  // As in forward_unit, a whole vector ending at n; the lanes of neurons already done
+  // add nothing (their g_out is zero by now, and the product is masked off so that an
+  // infinite slope there cannot make a NaN).
+  const int64_t t = n - W;
+  using Lane = std::remove_reference_t<decltype(std::declval<vmath::M<T>&>()[0])>;
+  vmath::M<T> lane{};
+  for (int64_t k = 0; k < W; ++k) lane[k] = Lane(k);
+  const vmath::M<T> fresh = lane >= Lane(e - t);
+  const vmath::V<T> add = m.slope_lanes(load(j + t)) * load(g_out + t);
+  store(g_j + t, load(g_j + t) + sel(fresh, add, splat(T(0))));
+  store(g_out + t, splat(T(0)));
 }
 
 }  // namespace

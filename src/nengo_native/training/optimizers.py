@@ -7,9 +7,11 @@ An optimizer updates parameters in place from their gradients::
 
 Keys are any hashable names (the training loop uses
 ``TrainableParameter.key``). Each key has its own state (moments, step count),
-created on its first update; `Optimizer.reset` forgets all of it. Updates are
-computed in each parameter's own dtype (float32 stays float32, float64 stays
-float64), as Keras does, with the scalar coefficients computed in float64.
+created on its first update; `Optimizer.reset` forgets all of it. Parameters are
+float32 or float64 arrays; updates are computed in each parameter's own dtype
+(float32 stays float32), as Keras does, with the scalar coefficients computed in
+float64. The element-wise part of each rule runs in the compiled core, one pass
+over the parameter, with numpy's operations in numpy's order.
 
 The update rules are Keras' (``g`` the gradient, ``lr`` the learning rate,
 ``t`` the 1-based number of updates of that parameter):
@@ -34,11 +36,21 @@ from collections.abc import Callable, Hashable, Mapping
 import numpy as np
 from nengo.exceptions import ValidationError
 
+from .. import _core
+
 __all__ = ["SGD", "Adam", "Optimizer", "RMSprop", "get_optimizer"]
 
 #: A learning rate: a positive number, or ``schedule(iteration) -> float``
 #: called once per `Optimizer.apply` with the 0-based count of earlier calls.
 LearningRate = float | Callable[[int], float]
+
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _zeros(param: np.ndarray) -> np.ndarray:
+    """Zero state for ``param``: C-contiguous, as the core's updates need."""
+    return np.zeros(param.shape, dtype=param.dtype)
 
 
 def _check_number(obj, name, value, low, high, low_inclusive=True):
@@ -140,10 +152,10 @@ class Optimizer:
                     obj=self,
                 )
             p = params[key]
-            if not isinstance(p, np.ndarray) or p.dtype.kind != "f":
+            if not isinstance(p, np.ndarray) or p.dtype not in _FLOATS:
                 raise ValidationError(
-                    f"parameter {key!r} must be a floating-point numpy array, got "
-                    f"{type(p).__name__}"
+                    f"parameter {key!r} must be a floating-point numpy array (float32 "
+                    f"or float64), got {type(p).__name__}"
                     + (f" of dtype {p.dtype}" if isinstance(p, np.ndarray) else ""),
                     attr="params",
                     obj=self,
@@ -173,7 +185,7 @@ class Optimizer:
                     attr="params",
                     obj=self,
                 )
-            checked.append((key, p, g.astype(p.dtype, copy=False)))
+            checked.append((key, p, np.ascontiguousarray(g, dtype=p.dtype)))
 
         lr = self.current_learning_rate()
         for key, p, g in checked:
@@ -183,7 +195,12 @@ class Optimizer:
                 state.update(t=0, shape=p.shape, dtype=p.dtype)
                 self._state[key] = state
             state["t"] += 1
-            self._update(p, g, state, lr, state["t"])
+            # the core updates a contiguous vector in place; a strided view is
+            # updated through a contiguous copy
+            flat = p if p.flags.c_contiguous else np.ascontiguousarray(p)
+            self._update(flat, g, state, lr, state["t"])
+            if flat is not p:
+                p[...] = flat
         self._iterations += 1
 
     def _init_state(self, param: np.ndarray) -> dict:
@@ -239,22 +256,12 @@ class SGD(Optimizer):
     def _init_state(self, param):
         if self.momentum == 0:
             return {}
-        return {"velocity": np.zeros_like(param)}
+        return {"velocity": _zeros(param)}
 
     def _update(self, param, grad, state, lr, t):
-        dt = param.dtype.type
-        step = grad * dt(lr)  # lr g
-        if self.momentum == 0:
-            param -= step
-            return
-        v = state["velocity"]
-        v *= dt(self.momentum)
-        v -= step
-        if self.nesterov:
-            param += v * dt(self.momentum)
-            param -= step
-        else:
-            param += v
+        _core.sgd_update(
+            param, grad, state.get("velocity"), lr, self.momentum, self.nesterov
+        )
 
 
 class Adam(Optimizer):
@@ -299,21 +306,23 @@ class Adam(Optimizer):
         )
 
     def _init_state(self, param):
-        return {"m": np.zeros_like(param), "v": np.zeros_like(param)}
+        return {"m": _zeros(param), "v": _zeros(param)}
 
     def _update(self, param, grad, state, lr, t):
-        dt = param.dtype.type
-        m, v = state["m"], state["v"]
-        # m += (1 - b1) (g - m) is b1 m + (1 - b1) g with one fewer rounding
-        m += (grad - m) * dt(1 - self.beta_1)
-        v += (grad * grad - v) * dt(1 - self.beta_2)
         # -expm1(t log b) is 1 - b**t without cancellation for b near 1
         c1 = -math.expm1(t * math.log(self.beta_1)) if self.beta_1 > 0 else 1.0
         c2 = -math.expm1(t * math.log(self.beta_2)) if self.beta_2 > 0 else 1.0
-        alpha = lr * math.sqrt(c2) / c1
-        denom = np.sqrt(v)
-        denom += dt(self.epsilon)
-        param -= m * dt(alpha) / denom
+        # m += (1 - b1) (g - m) is b1 m + (1 - b1) g with one fewer rounding
+        _core.adam_update(
+            param,
+            grad,
+            state["m"],
+            state["v"],
+            1 - self.beta_1,
+            1 - self.beta_2,
+            lr * math.sqrt(c2) / c1,
+            self.epsilon,
+        )
 
 
 class RMSprop(Optimizer):
@@ -358,24 +367,22 @@ class RMSprop(Optimizer):
         )
 
     def _init_state(self, param):
-        state = {"s": np.zeros_like(param)}
+        state = {"s": _zeros(param)}
         if self.momentum > 0:
-            state["w"] = np.zeros_like(param)
+            state["w"] = _zeros(param)
         return state
 
     def _update(self, param, grad, state, lr, t):
-        dt = param.dtype.type
-        s = state["s"]
-        s += (grad * grad - s) * dt(1 - self.rho)
-        d = grad * dt(lr)
-        d /= np.sqrt(s + dt(self.epsilon))
-        if self.momentum > 0:
-            w = state["w"]
-            w *= dt(self.momentum)
-            w += d
-            param -= w
-        else:
-            param -= d
+        _core.rmsprop_update(
+            param,
+            grad,
+            state["s"],
+            state.get("w"),
+            lr,
+            1 - self.rho,
+            self.momentum,
+            self.epsilon,
+        )
 
 
 _BY_NAME = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop}

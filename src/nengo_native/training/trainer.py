@@ -142,7 +142,8 @@ class Trainer:
         ).astype(np.intp)
         self.compiled: Compiled | None = None
         self._prepared = False
-        self._names = probe_names([p.probe for p in engine.program.probes])
+        self._probes = [p.probe for p in engine.program.probes]
+        self._names = probe_names(self._probes)
         self._shuffle = np.random.RandomState(seed)
 
     # -- parameters -----------------------------------------------------------------
@@ -325,12 +326,11 @@ class Trainer:
         samples, _, error = runtime.run(n_steps, data, training=True)
         if error is not None:
             raise error
-        probes = [p.probe for p in self.engine.program.probes]
-        grads_out = [None] * len(probes)
+        grads_out = [None] * len(self._probes)
         values = {}
         total = 0.0
         preds = {}
-        for i, probe in enumerate(probes):
+        for i, probe in enumerate(self._probes):
             y_pred = samples[i].swapaxes(0, 1)
             preds[probe] = y_pred
             if probe not in losses:
@@ -451,9 +451,10 @@ class Trainer:
                         values, preds = self.loss_and_gradients(
                             batch_data, batch_targets, n_steps, losses, compiled.weights
                         )
-                        values.update(
-                            self._metrics(compiled, batch_targets, preds, losses)
-                        )
+                        if compiled.metrics:
+                            values.update(
+                                self._metrics(compiled, batch_targets, preds, losses)
+                            )
                         finite = math.isfinite(values["loss"])
                         if finite or not terminate_on_nan:
                             compiled.optimizer.apply(params, {"parameters": grad[flat]})
