@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from nengo.builder.operator import SimPyFunc
 from nengo.exceptions import SimulationError
@@ -10,6 +12,17 @@ from nengo.utils.functions import function_name
 from . import _core
 from .planner import CallbackStep, FeedStep, KernelStep, Program
 from .seeds import item_rng, peek_process_seed
+
+
+def _all_finite(y) -> bool:
+    """Whether every element of a node function's output is finite (``y`` as
+    returned: an array, a number or a list)."""
+    if type(y) is np.ndarray and y.ndim == 1 and y.dtype.kind == "f":
+        # The dot product is finite only if every element is, and it is one call,
+        # not two; where it overflows, the full test below decides.
+        if math.isfinite(y.dot(y)):
+            return True
+    return bool(np.isfinite(y).all())
 
 
 class _Callback:
@@ -196,7 +209,7 @@ class Runtime:
                     continue
                 try:
                     # numpy would store None as NaN
-                    if y is None or not np.isfinite(y).all():
+                    if y is None or not _all_finite(y):
                         raise SimulationError(
                             f"Function '{name}' returned non-finite value"
                         )

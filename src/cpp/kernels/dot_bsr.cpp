@@ -486,6 +486,9 @@ REGISTER_KERNEL("bsr_dot_inc", BsrDotIncKernel, bsr_dot_inc_schema());
 
 namespace {
 
+// Block rows per call of the fast paths (and per task when rows run in parallel).
+constexpr int64_t kRowsPerChunk = 64;
+
 // Unit-inner-stride operands of the fast paths' GEMMs.
 using OS = Eigen::OuterStride<>;
 template <typename T>
@@ -542,18 +545,23 @@ void BsrDotIncFastKernel<T>::forward(const Context<T>& ctx) {
     const T* px = ctx.data + x.off + ctx.item_begin * x.bstride;
     T* py = ctx.data + y.off + ctx.item_begin * y.bstride;
     const int64_t batch = ctx.items();
-    // A block row is one thread's: its outputs are its own.
-    parallel_for(a.nbrow, parallel_rows, [&](int64_t row) {
-      const int64_t k0 = ptr[row], nblocks = ptr[row + 1] - k0;
-      if (path_[i] == Path::kGemm)
-        bsr_block_row_gemm(a, k0, nblocks, idx + k0, pa, px, x.bstride, batch, py + row * a.R,
-                           y.bstride);
-      else if (path_[i] == Path::kRows)
-        row_dots_fast(pa + k0 * a.kstride, a.kstride, idx + k0, nblocks, a.C, px, x.bstride,
-                      batch, py + row * y.stride, y.bstride);
-      else
-        column_axpys_fast(pa + k0 * a.kstride, a.kstride, idx + k0, nblocks, a.R, px, x.stride,
-                          x.bstride, batch, py + row * a.R, y.bstride);
+    // A block row is one thread's: its outputs are its own. Rows go in chunks, so that
+    // the small blocks of merged ensembles are not one call each.
+    const int64_t chunks = (a.nbrow + kRowsPerChunk - 1) / kRowsPerChunk;
+    parallel_for(chunks, parallel_rows, [&](int64_t chunk) {
+      const int64_t begin = chunk * kRowsPerChunk;
+      const int64_t end = std::min(a.nbrow, begin + kRowsPerChunk);
+      if (path_[i] == Path::kGemm) {
+        for (int64_t row = begin; row < end; ++row)
+          bsr_block_row_gemm(a, ptr[row], ptr[row + 1] - ptr[row], idx + ptr[row], pa, px,
+                             x.bstride, batch, py + row * a.R, y.bstride);
+      } else if (path_[i] == Path::kRows) {
+        row_dots_fast(pa, a.kstride, ptr, idx, begin, end, a.C, px, x.bstride, batch, py, y.stride,
+                      y.bstride);
+      } else {
+        column_axpys_fast(pa, a.kstride, ptr, idx, begin, end, a.R, px, x.stride, x.bstride, batch,
+                          py, y.bstride);
+      }
     });
   });
 }

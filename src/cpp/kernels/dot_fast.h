@@ -8,19 +8,24 @@
 
 namespace nengo_native {
 
-// One output row for every minibatch item: y[b * y_bstride] += sum over blocks k of
-// dot(a + k * kstride, x + b * x_bstride + idx[k] * n), each block n elements at unit
-// stride.
+// Block rows [row_begin, row_end) of one-row blocks, for every minibatch item: block row r
+// adds to y[r * y_row_step + b * y_bstride] the sum over its blocks k (ptr[r] <= k <
+// ptr[r + 1]) of dot(a + k * kstride, x + b * x_bstride + idx[k] * n), each block n
+// elements at unit stride. A range of rows per call, not one: the rows of a merged
+// decoder are a few dozen elements each, and a call per row cost more than its sums.
 template <typename T>
-void row_dots_fast(const T* a, int64_t kstride, const int64_t* idx, int64_t nblocks, int64_t n,
-                   const T* x, int64_t x_bstride, int64_t batch, T* y, int64_t y_bstride);
+void row_dots_fast(const T* a, int64_t kstride, const int64_t* ptr, const int64_t* idx,
+                   int64_t row_begin, int64_t row_end, int64_t n, const T* x, int64_t x_bstride,
+                   int64_t batch, T* y, int64_t y_row_step, int64_t y_bstride);
 
-// One block row of one-column blocks for every minibatch item: y_b[r] += sum over blocks k
-// of column_k[r] * x_b[idx[k] * x_stride] for r < rows, with column_k = a + k * kstride at
-// unit stride and y_b = y + b * y_bstride at unit stride.
+// Block rows [row_begin, row_end) of one-column blocks, for every minibatch item: block row
+// r adds to y_b[r * rows + i], for i < rows, the sum over its blocks k of column_k[i] *
+// x_b[idx[k] * x_stride], with column_k = a + k * kstride at unit stride, y_b = y + b *
+// y_bstride at unit stride and x_b = x + b * x_bstride.
 template <typename T>
-void column_axpys_fast(const T* a, int64_t kstride, const int64_t* idx, int64_t nblocks,
-                       int64_t rows, const T* x, int64_t x_stride, int64_t x_bstride,
-                       int64_t batch, T* y, int64_t y_bstride);
+void column_axpys_fast(const T* a, int64_t kstride, const int64_t* ptr, const int64_t* idx,
+                       int64_t row_begin, int64_t row_end, int64_t rows, const T* x,
+                       int64_t x_stride, int64_t x_bstride, int64_t batch, T* y,
+                       int64_t y_bstride);
 
 }  // namespace nengo_native
