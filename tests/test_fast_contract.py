@@ -316,6 +316,36 @@ def test_fast_rate_gradients_of_every_neuron(n_neurons):
         np.testing.assert_allclose(grads[1][key], exact_grad, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("minibatch", [1, 3])
+def test_fast_merged_products_match_exact(dtype, minibatch):
+    """The merged encoders and decoders of many small ensembles (more rows than a
+    vector has lanes, rows longer than a vector and not a multiple of it) sum in
+    another order in the throughput mode, to within the dtype's rounding."""
+    with nengo.Network(seed=4) as net:
+        stim = nengo.Node(lambda t: np.sin(np.arange(11) + 7 * t))
+        # ReLU neurons are the same in both modes: only the products differ
+        array = nengo.networks.EnsembleArray(
+            13, n_ensembles=11, neuron_type=nengo.RectifiedLinear()
+        )
+        nengo.Connection(stim, array.input, synapse=None)
+        out = array.add_output("square", np.square)
+        probes = [nengo.Probe(array.output), nengo.Probe(out)]
+    outputs = []
+    for exact in (True, False):
+        with nengo_native.Simulator(
+            net, progress_bar=False, exact=exact, dtype=dtype, minibatch_size=minibatch
+        ) as sim:
+            kinds = {getattr(s, "kind", None) for s in sim.program.steps}
+            assert ("bsr_dot_inc_fast" in kinds) != exact, kinds
+            sim.run_steps(20)
+            outputs.append([sim.data[p] for p in probes])
+    rtol = 1e-5 if dtype == "float32" else 1e-12
+    for exact_out, fast_out in zip(*outputs, strict=True):
+        assert np.abs(exact_out).max() > 0.1
+        np.testing.assert_allclose(fast_out, exact_out, rtol=rtol, atol=rtol)
+
+
 def test_fast_products_gradients():
     """The throughput mode's products (decoder rows, encoder columns, larger blocks
     and dense matrices, each over the whole minibatch) give float64 gradients that

@@ -23,6 +23,62 @@ NENGO_NATIVE_INLINE T lane_sum(vmath::V<T> v) {
   return lanes[0];
 }
 
+// The lane sums of W = kWidth<T> vectors as one vector: lane i is the sum of v[i]'s lanes.
+// Pairwise sums across the vectors, by halves, need W - 1 additions in all where a sum
+// per vector needs W - 1 each.
+NENGO_NATIVE_INLINE vmath::V<float> lane_sums(const vmath::V<float>* v) {
+  using V = vmath::V<float>;
+  V t[4], u[2];
+  for (int i = 0; i < 4; ++i)
+    t[i] = __builtin_shufflevector(v[2 * i], v[2 * i + 1], 0, 8, 2, 10, 4, 12, 6, 14) +
+           __builtin_shufflevector(v[2 * i], v[2 * i + 1], 1, 9, 3, 11, 5, 13, 7, 15);
+  for (int i = 0; i < 2; ++i)
+    u[i] = __builtin_shufflevector(t[2 * i], t[2 * i + 1], 0, 1, 8, 9, 4, 5, 12, 13) +
+           __builtin_shufflevector(t[2 * i], t[2 * i + 1], 2, 3, 10, 11, 6, 7, 14, 15);
+  return __builtin_shufflevector(u[0], u[1], 0, 1, 2, 3, 8, 9, 10, 11) +
+         __builtin_shufflevector(u[0], u[1], 4, 5, 6, 7, 12, 13, 14, 15);
+}
+
+NENGO_NATIVE_INLINE vmath::V<double> lane_sums(const vmath::V<double>* v) {
+  using V = vmath::V<double>;
+  V t[2];
+  for (int i = 0; i < 2; ++i)
+    t[i] = __builtin_shufflevector(v[2 * i], v[2 * i + 1], 0, 4, 2, 6) +
+           __builtin_shufflevector(v[2 * i], v[2 * i + 1], 1, 5, 3, 7);
+  return __builtin_shufflevector(t[0], t[1], 0, 1, 4, 5) +
+         __builtin_shufflevector(t[0], t[1], 2, 3, 6, 7);
+}
+
+// W consecutive block rows of one block each, for one item (minibatch 1, or one item of a
+// share): W dot products side by side, reduced together.
+template <typename T>
+NENGO_NATIVE_INLINE void row_dots_side_by_side(const T* a, int64_t kstride, const int64_t* ptr,
+                                               const int64_t* idx, int64_t row, int64_t n,
+                                               const T* x, T* y, int64_t y_row_step) {
+  using V = vmath::V<T>;
+  constexpr int64_t W = vmath::kWidth<T>;
+  const T* ak[W];
+  const T* xk[W];
+  for (int64_t i = 0; i < W; ++i) {
+    const int64_t k = ptr[row + i];
+    ak[i] = a + k * kstride;
+    xk[i] = x + idx[k] * n;
+  }
+  V acc[W];
+  for (int64_t i = 0; i < W; ++i) acc[i] = splat(T(0));
+  int64_t e = 0;
+  for (; e + W <= n; e += W)
+    for (int64_t i = 0; i < W; ++i) acc[i] += load(ak[i] + e) * load(xk[i] + e);
+  V sums = lane_sums(acc);
+  for (; e < n; ++e)
+    for (int64_t i = 0; i < W; ++i) sums[i] += ak[i][e] * xk[i][e];
+  if (y_row_step == 1) {
+    store(y + row, load(y + row) + sums);
+  } else {
+    for (int64_t i = 0; i < W; ++i) y[(row + i) * y_row_step] += sums[i];
+  }
+}
+
 // Items [b, b + G) of row_dots_fast: each block of A is loaded once for G items.
 template <int G, typename T>
 NENGO_NATIVE_INLINE void row_dots_group(const T* a, int64_t kstride, const int64_t* idx,
@@ -52,22 +108,71 @@ NENGO_NATIVE_INLINE void row_dots_group(const T* a, int64_t kstride, const int64
 
 }  // namespace
 
+// row_dots_fast's loops, with every argument a value (see column_axpys_rows).
+template <typename T>
+NENGO_NATIVE_INLINE void row_dots_rows(const T* a, int64_t kstride, const int64_t* ptr,
+                                       const int64_t* idx, int64_t row_begin, int64_t row_end,
+                                       int64_t n, const T* x, int64_t x_bstride, int64_t batch,
+                                       T* y, int64_t y_row_step, int64_t y_bstride) {
+  constexpr int64_t W = vmath::kWidth<T>;
+  for (int64_t row = row_begin; row < row_end; ++row) {
+    if (batch == 1 && row + W <= row_end) {
+      bool single = true;  // W rows of one block each (a merged decoder's rows)
+      for (int64_t i = 0; i < W; ++i) single = single && ptr[row + i + 1] - ptr[row + i] == 1;
+      if (single) {
+        row_dots_side_by_side(a, kstride, ptr, idx, row, n, x, y, y_row_step);
+        row += W - 1;
+        continue;
+      }
+    }
+    const int64_t k0 = ptr[row], nblocks = ptr[row + 1] - k0;
+    const T* ak = a + k0 * kstride;
+    T* yr = y + row * y_row_step;
+    int64_t b = 0;
+    for (; b + 4 <= batch; b += 4)
+      row_dots_group<4>(ak, kstride, idx + k0, nblocks, n, x, x_bstride, b, yr, y_bstride);
+    for (; b < batch; ++b)
+      row_dots_group<1>(ak, kstride, idx + k0, nblocks, n, x, x_bstride, b, yr, y_bstride);
+  }
+}
+
 template <typename T>
 void row_dots_fast(const T* a, int64_t kstride, const int64_t* ptr, const int64_t* idx,
                    int64_t row_begin, int64_t row_end, int64_t n, const T* x, int64_t x_bstride,
                    int64_t batch, T* y, int64_t y_row_step, int64_t y_bstride) {
   vmath::on_best_isa([&] {
-    for (int64_t row = row_begin; row < row_end; ++row) {
-      const int64_t k0 = ptr[row], nblocks = ptr[row + 1] - k0;
-      const T* ak = a + k0 * kstride;
-      T* yr = y + row * y_row_step;
-      int64_t b = 0;
-      for (; b + 4 <= batch; b += 4)
-        row_dots_group<4>(ak, kstride, idx + k0, nblocks, n, x, x_bstride, b, yr, y_bstride);
-      for (; b < batch; ++b)
-        row_dots_group<1>(ak, kstride, idx + k0, nblocks, n, x, x_bstride, b, yr, y_bstride);
-    }
+    row_dots_rows(a, kstride, ptr, idx, row_begin, row_end, n, x, x_bstride, batch, y,
+                  y_row_step, y_bstride);
   });
+}
+
+// column_axpys_fast's loops, with every argument a value: used inside the dispatch lambda,
+// captured by reference, they were reloaded from memory after each store.
+template <typename T>
+NENGO_NATIVE_INLINE void column_axpys_rows(const T* a, int64_t kstride, const int64_t* ptr,
+                                           const int64_t* idx, int64_t row_begin,
+                                           int64_t row_end, int64_t rows, const T* x,
+                                           int64_t x_stride, int64_t x_bstride, int64_t batch,
+                                           T* y, int64_t y_bstride) {
+  using V = vmath::V<T>;
+  constexpr int64_t W = vmath::kWidth<T>;
+  // Item by item: in the throughput mode's item-major layout an item's rows lie together,
+  // while one row's items are an item's whole footprint apart.
+  for (int64_t b = 0; b < batch; ++b) {
+    const T* xb = x + b * x_bstride;
+    for (int64_t row = row_begin; row < row_end; ++row) {
+      T* yb = y + row * rows + b * y_bstride;
+      for (int64_t k = ptr[row]; k < ptr[row + 1]; ++k) {
+        const T c = xb[idx[k] * x_stride];
+        if (c == T(0)) continue;  // a silent input (most spikes) adds nothing
+        const T* column = a + k * kstride;
+        const V cv = splat(c);
+        int64_t r = 0;
+        for (; r + W <= rows; r += W) store(yb + r, load(yb + r) + load(column + r) * cv);
+        for (; r < rows; ++r) yb[r] += column[r] * c;
+      }
+    }
+  }
 }
 
 template <typename T>
@@ -76,23 +181,8 @@ void column_axpys_fast(const T* a, int64_t kstride, const int64_t* ptr, const in
                        int64_t x_stride, int64_t x_bstride, int64_t batch, T* y,
                        int64_t y_bstride) {
   vmath::on_best_isa([&] {
-    using V = vmath::V<T>;
-    constexpr int64_t W = vmath::kWidth<T>;
-    for (int64_t row = row_begin; row < row_end; ++row) {
-      for (int64_t b = 0; b < batch; ++b) {
-        T* yb = y + row * rows + b * y_bstride;
-        const T* xb = x + b * x_bstride;
-        for (int64_t k = ptr[row]; k < ptr[row + 1]; ++k) {
-          const T c = xb[idx[k] * x_stride];
-          if (c == T(0)) continue;  // a silent input (most spikes) adds nothing
-          const T* column = a + k * kstride;
-          const V cv = splat(c);
-          int64_t r = 0;
-          for (; r + W <= rows; r += W) store(yb + r, load(yb + r) + load(column + r) * cv);
-          for (; r < rows; ++r) yb[r] += column[r] * c;
-        }
-      }
-    }
+    column_axpys_rows(a, kstride, ptr, idx, row_begin, row_end, rows, x, x_stride, x_bstride,
+                      batch, y, y_bstride);
   });
 }
 
