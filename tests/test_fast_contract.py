@@ -283,6 +283,43 @@ def test_fast_mode_gradients(neuron_type, smoothing, kind):
     assert errors and max(errors.values()) <= 1e-4
 
 
+@pytest.mark.parametrize("minibatch", [1, 3])
+def test_fast_gradients_through_merged_ensembles(minibatch):
+    """Merged encoders that start from the ensembles' biases (the throughput mode's
+    stand-in for copying them) pass every bias, encoder and decoder its gradient: all
+    of them match the exact mode's."""
+    from nengo_native.training.losses import get_loss
+
+    with nengo.Network(seed=6) as net:
+        inp = nengo.Node(np.zeros(5))
+        array = nengo.networks.EnsembleArray(
+            9, n_ensembles=5, neuron_type=nengo.LIFRate()
+        )
+        nengo.Connection(inp, array.input, synapse=None)
+        probe = nengo.Probe(array.output, synapse=0.01)
+    rng = np.random.RandomState(0)
+    x = {inp: rng.uniform(-1, 1, size=(minibatch, 4, 5))}
+    y = {probe: rng.uniform(-1, 1, size=(minibatch, 4, 5))}
+    grads = []
+    for exact in (True, False):
+        with nengo_native.Simulator(
+            net, minibatch_size=minibatch, progress_bar=False, seed=1, exact=exact
+        ) as sim:
+            fused = [
+                s for s in sim.program.steps if "Y_init" in getattr(s, "params", {})
+            ]
+            assert bool(fused) != exact
+            trainer = sim.trainer
+            data, _, n_steps = trainer.inputs(x, None)
+            trainer.prepare()
+            trainer.loss_and_gradients(data, y, n_steps, {probe: get_loss("mse")}, {})
+            grads.append(trainer.gradients())
+    assert any("bias" in str(key) for key in grads[0]), list(grads[0])
+    for key, exact_grad in grads[0].items():
+        assert np.any(exact_grad != 0), key
+        np.testing.assert_allclose(grads[1][key], exact_grad, rtol=1e-9, atol=1e-12)
+
+
 @pytest.mark.parametrize("n_neurons", [3, 13])
 def test_fast_rate_gradients_of_every_neuron(n_neurons):
     """Every neuron's gradient, also those past the last whole vector of an ensemble
@@ -338,6 +375,11 @@ def test_fast_merged_products_match_exact(dtype, minibatch):
         ) as sim:
             kinds = {getattr(s, "kind", None) for s in sim.program.steps}
             assert ("bsr_dot_inc_fast" in kinds) != exact, kinds
+            # the fast encoders start from the biases: no separate copy of them
+            fused = [
+                s for s in sim.program.steps if "Y_init" in getattr(s, "params", {})
+            ]
+            assert bool(fused) != exact
             sim.run_steps(20)
             outputs.append([sim.data[p] for p in probes])
     rtol = 1e-5 if dtype == "float32" else 1e-12

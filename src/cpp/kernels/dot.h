@@ -108,7 +108,9 @@ class BsrDotIncKernel : public Kernel<T> {
 // bsr_dot_inc in the throughput mode (exact=False), with the same parameters: decoder rows
 // (one-row blocks) and encoder columns (one-column blocks) over a shared A run in SIMD
 // lanes, summing in any order with FMA; larger blocks are GEMMs over the minibatch; other
-// shapes run the exact kernel's loops.
+// shapes run the exact kernel's loops. Optionally (`Y_init`, `Y_init_start`) a block row
+// starts from initial values shared by the minibatch (an ensemble's bias) instead of
+// adding to its output: Y = init + A X, the planner's stand-in for a Copy before it.
 template <typename T>
 class BsrDotIncFastKernel : public BsrDotIncKernel<T> {
  public:
@@ -124,6 +126,9 @@ class BsrDotIncFastKernel : public BsrDotIncKernel<T> {
   std::vector<Path> path_;
   // No item on the exact path: backward is all GEMMs, and forward splits by item.
   bool no_exact_path_ = true;
+  // Per item, its block rows' initial-value offsets (-1: none), or nullptr.
+  std::vector<const int64_t*> init_;
+  std::vector<int64_t> init_offsets_;
 };
 
 // DotInc on integer signals (nengo keeps signals made from integer arrays as integers):

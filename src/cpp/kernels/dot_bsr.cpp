@@ -497,12 +497,14 @@ template <typename T>
 using ColMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
 
 // One block row of unit-inner-stride blocks (by rows or by columns) for the whole
-// minibatch: Y_rows (R x batch) += sum over blocks of A_k (R x C) X_k (C x batch).
+// minibatch: Y_rows (R x batch) += sum over blocks of A_k (R x C) X_k (C x batch), or
+// with initial values (R, shared by the items) Y_rows = init + that sum.
 template <typename T>
 void bsr_block_row_gemm(const BsrRef& a, int64_t k0, int64_t nblocks, const int64_t* idx,
                         const T* pa, const T* px, int64_t x_bstride, int64_t batch, T* py,
-                        int64_t y_bstride) {
+                        int64_t y_bstride, const T* init) {
   Eigen::Map<ColMat<T>, 0, OS> y(py, a.R, batch, OS(y_bstride));
+  if (init) y = Eigen::Map<const ColMat<T>>(init, a.R, 1).replicate(1, batch);
   for (int64_t k = 0; k < nblocks; ++k) {
     const T* block = pa + (k0 + k) * a.kstride;
     const Eigen::Map<const ColMat<T>, 0, OS> x(px + idx[k] * a.C, a.C, batch, OS(x_bstride));
@@ -531,6 +533,27 @@ BsrDotIncFastKernel<T>::BsrDotIncFastKernel(const Params& p, const Shape& s)
     path_.push_back(path);
     no_exact_path_ = no_exact_path_ && path != Path::kExact;
   }
+  init_.assign(this->a_.size(), nullptr);
+  if (!p.has("Y_init")) return;
+  init_offsets_ = p.int_array("Y_init");
+  const auto& start = p.int_array("Y_init_start", this->a_.size());
+  for (size_t i = 0; i < this->a_.size(); ++i) {
+    const BsrRef& a = this->a_[i];
+    if (start[i] < 0 || start[i] + a.nbrow > static_cast<int64_t>(init_offsets_.size()))
+      throw std::invalid_argument("bsr_dot_inc_fast: Y_init_start out of range");
+    bool any = false;
+    for (int64_t r = 0; r < a.nbrow; ++r) {
+      const int64_t off = init_offsets_[start[i] + r];
+      if (off < -1 || off + a.R > s.arena_size)
+        throw std::invalid_argument("bsr_dot_inc_fast: Y_init outside the arena");
+      any = any || off >= 0;
+    }
+    if (!any) continue;
+    if (path_[i] == Path::kExact || this->y_[i].stride != 1)
+      throw std::invalid_argument(
+          "bsr_dot_inc_fast: initial values need a fast path and a unit-stride Y");
+    init_[i] = init_offsets_.data() + start[i];
+  }
 }
 
 template <typename T>
@@ -545,6 +568,7 @@ void BsrDotIncFastKernel<T>::forward(const Context<T>& ctx) {
     const T* px = ctx.data + x.off + ctx.item_begin * x.bstride;
     T* py = ctx.data + y.off + ctx.item_begin * y.bstride;
     const int64_t batch = ctx.items();
+    const int64_t* init = init_[i];
     // A block row is one thread's: its outputs are its own. Rows go in chunks, so that
     // the small blocks of merged ensembles are not one call each.
     const int64_t chunks = (a.nbrow + kRowsPerChunk - 1) / kRowsPerChunk;
@@ -554,13 +578,14 @@ void BsrDotIncFastKernel<T>::forward(const Context<T>& ctx) {
       if (path_[i] == Path::kGemm) {
         for (int64_t row = begin; row < end; ++row)
           bsr_block_row_gemm(a, ptr[row], ptr[row + 1] - ptr[row], idx + ptr[row], pa, px,
-                             x.bstride, batch, py + row * a.R, y.bstride);
+                             x.bstride, batch, py + row * a.R, y.bstride,
+                             init && init[row] >= 0 ? ctx.data + init[row] : nullptr);
       } else if (path_[i] == Path::kRows) {
         row_dots_fast(pa, a.kstride, ptr, idx, begin, end, a.C, px, x.bstride, batch, py, y.stride,
-                      y.bstride);
+                      y.bstride, ctx.data, init);
       } else {
         column_axpys_fast(pa, a.kstride, ptr, idx, begin, end, a.R, px, x.stride, x.bstride, batch,
-                          py, y.bstride);
+                          py, y.bstride, ctx.data, init);
       }
     });
   });
@@ -581,8 +606,8 @@ void BsrDotIncFastKernel<T>::backward(const Context<T>& ctx, T* grad) {
     const bool by_rows = a.R == 1 || (a.C > 1 && a.cstride == 1);
     const int64_t outer = by_rows ? (a.R == 1 ? a.C : a.rstride) : (a.C == 1 ? a.R : a.cstride);
     for (int64_t br = 0; br < a.nbrow; ++br) {
-      const Eigen::Map<const ColMat<T>, 0, OS> gy(grad + y.off + br * a.R * y.stride, a.R, batch,
-                                               OS(y.bstride));
+      Eigen::Map<ColMat<T>, 0, OS> gy(grad + y.off + br * a.R * y.stride, a.R, batch,
+                                      OS(y.bstride));
       for (int64_t k = ptr[br]; k < ptr[br + 1]; ++k) {
         const int64_t ka = a.off + k * a.kstride, kx = x.off + idx[k] * a.C * x.stride;
         const Eigen::Map<const ColMat<T>, 0, OS> xk(ctx.data + kx, a.C, batch, OS(x.bstride));
@@ -599,10 +624,18 @@ void BsrDotIncFastKernel<T>::backward(const Context<T>& ctx, T* grad) {
         else
           adjoints(ColMat<T>());
       }
+      // Started from initial values: they get the rows' gradient, summed over the items
+      // that share them, and the output's earlier value (overwritten) gets none.
+      if (init_[i] && init_[i][br] >= 0) {
+        Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>>(grad + init_[i][br], a.R) +=
+            gy.rowwise().sum();
+        gy.setZero();
+      }
     }
   }
 }
 
-REGISTER_KERNEL("bsr_dot_inc_fast", BsrDotIncFastKernel, bsr_dot_inc_schema());
+REGISTER_KERNEL("bsr_dot_inc_fast", BsrDotIncFastKernel,
+                bsr_dot_inc_schema().optional_ints({"Y_init", "Y_init_start"}));
 
 }  // namespace nengo_native

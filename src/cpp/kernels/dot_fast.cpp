@@ -113,8 +113,13 @@ template <typename T>
 NENGO_NATIVE_INLINE void row_dots_rows(const T* a, int64_t kstride, const int64_t* ptr,
                                        const int64_t* idx, int64_t row_begin, int64_t row_end,
                                        int64_t n, const T* x, int64_t x_bstride, int64_t batch,
-                                       T* y, int64_t y_row_step, int64_t y_bstride) {
+                                       T* y, int64_t y_row_step, int64_t y_bstride,
+                                       const T* data, const int64_t* init) {
   constexpr int64_t W = vmath::kWidth<T>;
+  if (init)  // one value per row: set before the sums are added
+    for (int64_t row = row_begin; row < row_end; ++row)
+      if (init[row] >= 0)
+        for (int64_t b = 0; b < batch; ++b) y[row * y_row_step + b * y_bstride] = data[init[row]];
   for (int64_t row = row_begin; row < row_end; ++row) {
     if (batch == 1 && row + W <= row_end) {
       bool single = true;  // W rows of one block each (a merged decoder's rows)
@@ -139,10 +144,11 @@ NENGO_NATIVE_INLINE void row_dots_rows(const T* a, int64_t kstride, const int64_
 template <typename T>
 void row_dots_fast(const T* a, int64_t kstride, const int64_t* ptr, const int64_t* idx,
                    int64_t row_begin, int64_t row_end, int64_t n, const T* x, int64_t x_bstride,
-                   int64_t batch, T* y, int64_t y_row_step, int64_t y_bstride) {
+                   int64_t batch, T* y, int64_t y_row_step, int64_t y_bstride, const T* data,
+                   const int64_t* init) {
   vmath::on_best_isa([&] {
     row_dots_rows(a, kstride, ptr, idx, row_begin, row_end, n, x, x_bstride, batch, y,
-                  y_row_step, y_bstride);
+                  y_row_step, y_bstride, data, init);
   });
 }
 
@@ -153,7 +159,8 @@ NENGO_NATIVE_INLINE void column_axpys_rows(const T* a, int64_t kstride, const in
                                            const int64_t* idx, int64_t row_begin,
                                            int64_t row_end, int64_t rows, const T* x,
                                            int64_t x_stride, int64_t x_bstride, int64_t batch,
-                                           T* y, int64_t y_bstride) {
+                                           T* y, int64_t y_bstride, const T* data,
+                                           const int64_t* init) {
   using V = vmath::V<T>;
   constexpr int64_t W = vmath::kWidth<T>;
   // Item by item: in the throughput mode's item-major layout an item's rows lie together,
@@ -162,6 +169,12 @@ NENGO_NATIVE_INLINE void column_axpys_rows(const T* a, int64_t kstride, const in
     const T* xb = x + b * x_bstride;
     for (int64_t row = row_begin; row < row_end; ++row) {
       T* yb = y + row * rows + b * y_bstride;
+      if (init && init[row] >= 0) {  // set just before the row's sums, still in cache
+        const T* from = data + init[row];
+        int64_t r = 0;
+        for (; r + W <= rows; r += W) store(yb + r, load(from + r));
+        for (; r < rows; ++r) yb[r] = from[r];
+      }
       for (int64_t k = ptr[row]; k < ptr[row + 1]; ++k) {
         const T c = xb[idx[k] * x_stride];
         if (c == T(0)) continue;  // a silent input (most spikes) adds nothing
@@ -179,20 +192,20 @@ template <typename T>
 void column_axpys_fast(const T* a, int64_t kstride, const int64_t* ptr, const int64_t* idx,
                        int64_t row_begin, int64_t row_end, int64_t rows, const T* x,
                        int64_t x_stride, int64_t x_bstride, int64_t batch, T* y,
-                       int64_t y_bstride) {
+                       int64_t y_bstride, const T* data, const int64_t* init) {
   vmath::on_best_isa([&] {
     column_axpys_rows(a, kstride, ptr, idx, row_begin, row_end, rows, x, x_stride, x_bstride,
-                      batch, y, y_bstride);
+                      batch, y, y_bstride, data, init);
   });
 }
 
 #define NENGO_NATIVE_DOT_FAST(T)                                                          \
   template void row_dots_fast<T>(const T*, int64_t, const int64_t*, const int64_t*, int64_t,  \
                                  int64_t, int64_t, const T*, int64_t, int64_t, T*, int64_t,  \
-                                 int64_t);                                                    \
+                                 int64_t, const T*, const int64_t*);                          \
   template void column_axpys_fast<T>(const T*, int64_t, const int64_t*, const int64_t*,       \
                                      int64_t, int64_t, int64_t, const T*, int64_t, int64_t,   \
-                                     int64_t, T*, int64_t);
+                                     int64_t, T*, int64_t, const T*, const int64_t*);
 NENGO_NATIVE_DOT_FAST(float)
 NENGO_NATIVE_DOT_FAST(double)
 #undef NENGO_NATIVE_DOT_FAST

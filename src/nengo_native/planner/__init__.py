@@ -40,7 +40,10 @@ from .lowering import Lowering, lowering_for, written_signals
 from .merge import (
     coalesce_dots,
     coalesce_vec_items,
+    fast_block_rows,
+    fusable_copy,
     grouped_bases,
+    initial_copies,
     lower_block_diagonal,
 )
 from .program import CallbackStep, FeedStep, KernelStep, ProbePlan, Program, RngUse
@@ -237,6 +240,26 @@ def plan(
         else:
             groups[(level[op], key)].append(op)
 
+    # Block-diagonal runs first: in the throughput mode they may take over the copies
+    # that set their outputs (see merge.initial_copies), wherever those are scheduled.
+    coalesced = {
+        group: coalesce_dots(ops, layout)
+        for group, ops in groups.items()
+        if merge and group[1] == lower_dot.DotIncLowering.kind
+    }
+    initial = {}
+    if merge and not exact:
+        candidates = initial_copies(step_order, written)
+        for runs, _ in coalesced.values():
+            for run in runs:
+                if fast_block_rows(run, layout):
+                    initial.update(
+                        (op, candidates[op])
+                        for op in run
+                        if op in candidates and fusable_copy(candidates[op], layout)
+                    )
+    taken_over = set(initial.values())
+
     scheduled = []  # (sort key, step)
     callbacks = set()
     for (lvl, key), ops in groups.items():
@@ -247,14 +270,20 @@ def plan(
             scheduled.append((order, callback_step(op)))
             continue
         lowering = lowering_for(ops[0])
-        if merge and key == lower_dot.DotIncLowering.kind:
-            runs, ops = coalesce_dots(ops, layout)
+        if (lvl, key) in coalesced:
+            runs, ops = coalesced[(lvl, key)]
             if runs:
                 merged = [op for run in runs for op in run]
-                params = lower_block_diagonal(runs, layout)
+                params = lower_block_diagonal(runs, layout, initial)
                 order = (lvl, min(position[op] for op in merged))
                 kind = kind_for_mode("bsr_dot_inc", exact)
-                scheduled.append((order, KernelStep(kind, params, merged)))
+                copies = [initial[op] for op in merged if op in initial]
+                scheduled.append((order, KernelStep(kind, params, merged + copies)))
+            if not ops:
+                continue
+            order = (lvl, position[ops[0]])
+        elif taken_over:
+            ops = [op for op in ops if op not in taken_over]
             if not ops:
                 continue
             order = (lvl, position[ops[0]])

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
-from nengo.builder.operator import DotInc
+from nengo.builder.operator import Copy, DotInc
 
 from .layout import VEC_FIELDS, Layout, ref_fields
 from .lower_dot import BSR_FIELDS, dot_refs, starts
@@ -202,15 +202,83 @@ def _dense_blocks(a) -> bool:
     return (rs == cols and cs == 1) or (rs == 1 and cs == rows)
 
 
-def lower_block_diagonal(runs: list, layout: Layout) -> dict:
+def initial_copies(step_order, written: set) -> dict:
+    """The Copy that sets each DotInc's whole output from a parameter, where the two
+    are its output's only writers: an ensemble's bias copied into its input current,
+    then its encoders' product added. The throughput mode's block-sparse product
+    starts such rows from the parameter itself (`lower_block_diagonal`), instead of a
+    separate pass over every item's currents.
+
+    Returns
+    -------
+    dict
+        DotInc -> Copy.
+    """
+    writers = defaultdict(list)
+    for op in step_order:
+        for sig in written_signals(op):
+            writers[sig.base].append(op)
+    found = {}
+    for op in step_order:
+        if type(op) is not Copy or op.inc or op.src_slice is not None:
+            continue
+        src, dst = op.src, op.dst
+        if op.dst_slice is not None or src.base in written or src.shape != dst.shape:
+            continue
+        others = [w for w in writers[dst.base] if w is not op]
+        if len(others) != 1 or type(others[0]) is not DotInc:
+            continue
+        dot = others[0]
+        if dot.Y is dst and dst.base not in (dot.A.base, dot.X.base) and src.ndim == 1:
+            found[dot] = op
+    return found
+
+
+def fast_block_rows(run: list, layout: Layout) -> bool:
+    """Whether the throughput kernel multiplies this run's blocks on one of its fast
+    paths (decoder rows, encoder columns, GEMMs), which can start a block row from
+    initial values: a shared matrix, unit strides where the path needs them, and not
+    stored by columns."""
+    (_, rows, cols, rs, cs, bs), x, y = dot_refs(run[0], layout)
+    if bs != 0 or (rs == 1 and cols > 1):
+        return False
+    return (
+        (rows == 1 and cs == 1 and x[2] == 1)
+        or (cols == 1 and rs == 1 and y[2] == 1)
+        or ((cs == 1 or rs == 1) and x[2] == 1 and y[2] == 1)
+    )
+
+
+def fusable_copy(copy, layout: Layout) -> bool:
+    """Whether a Copy from `initial_copies` can be read as initial values: its source
+    shared by the minibatch at unit stride, its destination at unit stride."""
+    src, dst = layout.vec_ref(copy.src), layout.vec_ref(copy.dst)
+    return src[2] == 1 and src[3] == 0 and dst[2] == 1
+
+
+def lower_block_diagonal(
+    runs: list, layout: Layout, initial: dict | None = None
+) -> dict:
     """Parameters of the ``bsr_dot_inc`` kernel for runs from `coalesce_dots`: each
     run one block-sparse product with one block per block row (block row ``i`` holds
     operator ``i``'s matrix, at the column block of its input), so each output row is
-    summed from zero over that matrix's row, as the dense product's row is."""
+    summed from zero over that matrix's row, as the dense product's row is.
+
+    ``initial`` (DotInc -> Copy, throughput mode only) starts a block row from the
+    Copy's source instead of adding to its output: ``Y_init`` holds each block row's
+    source offset (-1: none), from ``Y_init_start`` per run."""
     if not layout.keeps_adjacency:
         # Two bases' items are not adjacent: each operator is its own block row,
         # which sums every output row exactly as the joined run would.
         runs = [[op] for run in runs for op in run]
+    initial = initial or {}
+    inits = [
+        np.array(
+            [layout.vec_ref(initial[op].src)[0] if op in initial else -1 for op in run],
+            dtype=np.int64,
+        )
+        for run in runs
+    ]
     fields, indptrs, indices, xs, ys = [], [], [], [], []
     for run in runs:
         a, x, y = dot_refs(run[0], layout)
@@ -233,6 +301,9 @@ def lower_block_diagonal(runs: list, layout: Layout) -> dict:
     params.update(ref_fields("Y", ys, VEC_FIELDS))
     # every run writes its own outputs: one chain each
     params["chain_ptr"] = np.arange(len(runs) + 1, dtype=np.int64)
+    if any((init >= 0).any() for init in inits):
+        params["Y_init"] = np.concatenate(inits)
+        params["Y_init_start"] = starts(inits)
     return params
 
 
