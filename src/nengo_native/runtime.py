@@ -199,26 +199,39 @@ class Runtime:
             if outs is not None:
                 broadcast = self.program.layout.batch_view(self.arena, op.output)[1:]
 
+        def store(y, out) -> None:
+            try:
+                # numpy would store None as NaN
+                if y is None or not _all_finite(y):
+                    raise SimulationError(
+                        f"Function '{name}' returned non-finite value"
+                    )
+                out[...] = y
+            except (TypeError, ValueError) as e:
+                raise SimulationError(
+                    f"Function '{name}' returned a value {y!r} of invalid type "
+                    f"{type(y)!r}"
+                ) from e
+
+        if xs is None and t is not None and outs is not None and len(items) == 1:
+            # The most common node, a function of time: one call, nothing to loop over.
+            out = outs[0]
+
+            def step_time():
+                store(fn(t.item()), out)
+                if broadcast is not None:
+                    broadcast[...] = out
+
+            return step_time
+
         def step_items():
             args = ()
             for b in items:
                 if xs is not None:
                     args = (np.copy(xs[b]),)
                 y = fn(t.item(), *args) if t is not None else fn(*args)
-                if outs is None:
-                    continue
-                try:
-                    # numpy would store None as NaN
-                    if y is None or not _all_finite(y):
-                        raise SimulationError(
-                            f"Function '{name}' returned non-finite value"
-                        )
-                    outs[b][...] = y
-                except (TypeError, ValueError) as e:
-                    raise SimulationError(
-                        f"Function '{name}' returned a value {y!r} of invalid type "
-                        f"{type(y)!r}"
-                    ) from e
+                if outs is not None:
+                    store(y, outs[b])
             if broadcast is not None:
                 broadcast[...] = outs[0]
 

@@ -549,9 +549,10 @@ BsrDotIncFastKernel<T>::BsrDotIncFastKernel(const Params& p, const Shape& s)
       any = any || off >= 0;
     }
     if (!any) continue;
-    if (path_[i] == Path::kExact || this->y_[i].stride != 1)
+    // The exact loops, forward and backward, know nothing of initial values.
+    if (!no_exact_path_ || this->y_[i].stride != 1)
       throw std::invalid_argument(
-          "bsr_dot_inc_fast: initial values need a fast path and a unit-stride Y");
+          "bsr_dot_inc_fast: initial values need fast paths only and a unit-stride Y");
     init_[i] = init_offsets_.data() + start[i];
   }
 }

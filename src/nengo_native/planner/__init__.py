@@ -251,13 +251,14 @@ def plan(
     if merge and not exact:
         candidates = initial_copies(step_order, written)
         for runs, _ in coalesced.values():
-            for run in runs:
-                if fast_block_rows(run, layout):
-                    initial.update(
-                        (op, candidates[op])
-                        for op in run
-                        if op in candidates and fusable_copy(candidates[op], layout)
-                    )
+            # one run on the kernel's exact loops, and none of its runs may start so
+            if all(fast_block_rows(run, layout) for run in runs):
+                initial.update(
+                    (op, candidates[op])
+                    for run in runs
+                    for op in run
+                    if op in candidates and fusable_copy(candidates[op], layout)
+                )
     taken_over = set(initial.values())
 
     scheduled = []  # (sort key, step)

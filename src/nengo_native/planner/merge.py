@@ -15,8 +15,11 @@ things:
    block-diagonal product, which the block-sparse kernel runs in one pass instead of
    one small product per operator.
 
-Both are single passes (plus a sort of one group's operators); nothing here looks at
-more than one level at a time.
+In the throughput mode a third step folds nengo's bias copies into those products
+(`initial_copies`): a block row starts from the copied parameter.
+
+All are single passes (plus a sort of one group's operators); only the last looks
+beyond one level, at each output's writers.
 """
 
 from __future__ import annotations
