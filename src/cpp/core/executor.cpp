@@ -200,7 +200,7 @@ void Executor<T>::run(int64_t n_steps, const std::vector<T*>& buffers,
   if (training) {
     prepare_saved();
     size_t per_step = 0;
-    for (const auto& step : steps_) per_step += step.saved.size();
+    for (const auto& step : steps_) per_step += static_cast<size_t>(step.saved_count);
     tape_.resize(per_step * static_cast<size_t>(n_steps));
     record = tape_.data();
     trained_from_ = int_data_[step_offset_];
@@ -212,7 +212,10 @@ void Executor<T>::run(int64_t n_steps, const std::vector<T*>& buffers,
     for (auto& step : steps_) {
       if (Kernel<T>* kernel = step.active(training)) {
         if (record)
-          for (int64_t idx : step.saved) *record++ = data_[idx];
+          for (const auto& [off, len] : step.saved) {
+            std::copy_n(data_.data() + off, len, record);
+            record += len;
+          }
         kernel->forward(ctx);
       } else if (step.callback)
         step.callback();
@@ -317,6 +320,7 @@ void Executor<T>::prepare_saved() {
   if (written_mask_.empty()) throw std::logic_error("set_written() must come before training");
   for (auto& step : steps_) {
     step.saved.clear();
+    step.saved_count = 0;
     Kernel<T>* kernel = step.active(true);
     if (!kernel) continue;
     for (const VecRef& r : kernel->saved()) {
@@ -325,7 +329,13 @@ void Executor<T>::prepare_saved() {
           const int64_t idx = r.off + b * r.bstride + i * r.stride;
           if (idx < 0 || idx >= arena_size())
             throw std::out_of_range("a kernel's saved region lies outside the arena");
-          if (written_mask_[idx]) step.saved.push_back(idx);
+          if (!written_mask_[idx]) continue;
+          // Element by element this was most of a small step's recording.
+          if (!step.saved.empty() && step.saved.back().first + step.saved.back().second == idx)
+            ++step.saved.back().second;
+          else
+            step.saved.emplace_back(idx, 1);
+          ++step.saved_count;
         }
     }
   }
@@ -381,8 +391,12 @@ void Executor<T>::backward(const std::vector<const T*>& probe_grads) {
     for (auto it = steps_.rbegin(); it != steps_.rend(); ++it) {
       Step& step = *it;
       if (Kernel<T>* kernel = step.active(true)) {
-        record -= step.saved.size();
-        for (size_t k = 0; k < step.saved.size(); ++k) data_[step.saved[k]] = record[k];
+        record -= step.saved_count;
+        const T* from = record;
+        for (const auto& [off, len] : step.saved) {
+          std::copy_n(from, len, data_.data() + off);
+          from += len;
+        }
         kernel->backward(ctx, g);
       } else if (step.callback) {
         if (!step.backward) throw std::logic_error("a Python step has no backward pass");
