@@ -200,7 +200,8 @@ void Executor<T>::run(int64_t n_steps, const std::vector<T*>& buffers,
   if (training) {
     prepare_saved();
     size_t per_step = 0;
-    for (const auto& step : steps_) per_step += static_cast<size_t>(step.saved_count);
+    for (const auto& step : steps_)
+      for (const auto& run : step.saved) per_step += static_cast<size_t>(run.second);
     tape_.resize(per_step * static_cast<size_t>(n_steps));
     record = tape_.data();
     trained_from_ = int_data_[step_offset_];
@@ -320,7 +321,6 @@ void Executor<T>::prepare_saved() {
   if (written_mask_.empty()) throw std::logic_error("set_written() must come before training");
   for (auto& step : steps_) {
     step.saved.clear();
-    step.saved_count = 0;
     Kernel<T>* kernel = step.active(true);
     if (!kernel) continue;
     for (const VecRef& r : kernel->saved()) {
@@ -335,7 +335,6 @@ void Executor<T>::prepare_saved() {
             ++step.saved.back().second;
           else
             step.saved.emplace_back(idx, 1);
-          ++step.saved_count;
         }
     }
   }
@@ -391,11 +390,10 @@ void Executor<T>::backward(const std::vector<const T*>& probe_grads) {
     for (auto it = steps_.rbegin(); it != steps_.rend(); ++it) {
       Step& step = *it;
       if (Kernel<T>* kernel = step.active(true)) {
-        record -= step.saved_count;
-        const T* from = record;
-        for (const auto& [off, len] : step.saved) {
-          std::copy_n(from, len, data_.data() + off);
-          from += len;
+        // The tape read back to front: this step's runs, last run first.
+        for (auto run = step.saved.rbegin(); run != step.saved.rend(); ++run) {
+          record -= run->second;
+          std::copy_n(record, run->second, data_.data() + run->first);
         }
         kernel->backward(ctx, g);
       } else if (step.callback) {

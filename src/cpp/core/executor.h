@@ -131,9 +131,8 @@ class Executor {
     std::function<void(int64_t)> backward;
     int64_t feed = -1;
     // Arena elements recorded before a training forward, as runs (offset, length) of
-    // contiguous elements, copied whole; `saved_count` elements in all.
+    // contiguous elements, copied whole.
     std::vector<std::pair<int64_t, int64_t>> saved;
-    int64_t saved_count = 0;
 
     Kernel<T>* active(bool training) const {
       return training && training_kernel ? training_kernel.get() : kernel.get();

@@ -28,6 +28,7 @@ void adam_update(T* param, const T* grad, T* m, T* v, int64_t n, T one_minus_bet
                  T one_minus_beta_2, T alpha, T epsilon) {
   for (int64_t i = 0; i < n; ++i) {
     const T g = grad[i];
+    // b1 m + (1 - b1) g, with one rounding fewer
     m[i] += (g - m[i]) * one_minus_beta_1;
     v[i] += (g * g - v[i]) * one_minus_beta_2;
     param[i] -= m[i] * alpha / (std::sqrt(v[i]) + epsilon);

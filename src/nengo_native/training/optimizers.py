@@ -312,7 +312,6 @@ class Adam(Optimizer):
         # -expm1(t log b) is 1 - b**t without cancellation for b near 1
         c1 = -math.expm1(t * math.log(self.beta_1)) if self.beta_1 > 0 else 1.0
         c2 = -math.expm1(t * math.log(self.beta_2)) if self.beta_2 > 0 else 1.0
-        # m += (1 - b1) (g - m) is b1 m + (1 - b1) g with one fewer rounding
         _core.adam_update(
             param,
             grad,
