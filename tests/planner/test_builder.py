@@ -8,7 +8,8 @@ from nengo.builder.connection import BuiltConnection
 from nengo.exceptions import BuildError
 
 import nengo_native
-from nengo_native.planner.builder import NativeBuilder
+from nengo_native.planner import builder as native_builder
+from nengo_native.planner.builder import NativeBuilder, RowShuffleRandomState
 
 
 def _built(net, builder=None):
@@ -137,3 +138,83 @@ def test_rates_computed_once_per_ensemble(monkeypatch):
         )
     builder.release()
     assert builder._pending is None
+
+
+@pytest.mark.parametrize("shape", [(750, 1), (64, 3), (5, 2, 2), (1, 4), (9,), (0, 2)])
+def test_row_shuffle_is_numpys_shuffle(shape):
+    x = np.random.RandomState(0).standard_normal(shape)
+    theirs, ours = x.copy(), x.copy()
+    reference, fast = np.random.RandomState(7), RowShuffleRandomState(7)
+    reference.shuffle(theirs)
+    fast.shuffle(ours)
+    assert np.array_equal(ours, theirs)
+    assert reference.randint(1 << 30) == fast.randint(1 << 30)  # same state after
+
+
+def _ensemble_zoo():
+    with nengo.Network(seed=11) as net:
+        nengo.Ensemble(40, 1)
+        nengo.Ensemble(30, 3, radius=2.0, n_eval_points=123)
+        nengo.Ensemble(20, 2, neuron_type=nengo.Direct())
+        nengo.Ensemble(
+            25,
+            2,
+            encoders=np.random.RandomState(1).standard_normal((25, 2)),
+            normalize_encoders=False,
+            eval_points=np.random.RandomState(2).uniform(-1, 1, (80, 2)),
+        )
+        nengo.Ensemble(
+            15,
+            1,
+            gain=nengo.dists.Uniform(1, 3),
+            bias=nengo.dists.Uniform(-1, 1),
+            neuron_type=nengo.RectifiedLinear(),
+            noise=nengo.processes.WhiteNoise(nengo.dists.Gaussian(0, 0.1)),
+        )
+        nengo.Ensemble(
+            35, 4, encoders=nengo.dists.UniformHypersphere(surface=True)
+        ).eval_points = nengo.dists.Uniform(-0.5, 0.5)
+    return net
+
+
+def test_ensemble_build_is_nengos():
+    """Every ensemble's parameters, signals and operators as nengo builds them."""
+    net = _ensemble_zoo()
+    ours, theirs = _built(net, NativeBuilder()), _built(net)
+    for ens in net.all_ensembles:
+        for name, value in theirs.params[ens]._asdict().items():
+            assert np.array_equal(getattr(ours.params[ens], name), value), (ens, name)
+        for obj in (ens, ens.neurons):
+            assert theirs.sig[obj].keys() == ours.sig[obj].keys()
+            for key, sig in theirs.sig[obj].items():
+                mine = ours.sig[obj][key]
+                assert mine.name == sig.name
+                assert np.array_equal(mine.initial_value, sig.initial_value)
+
+    def describe(op):
+        return type(op).__name__, op.tag, [(s.name, s.shape) for s in op.all_signals]
+
+    assert [describe(op) for op in ours.operators] == [
+        describe(op) for op in theirs.operators
+    ]
+
+
+def test_ensemble_nan_encoders_are_nengos_build_error():
+    with nengo.Network() as net:
+        nengo.Ensemble(2, 2, encoders=[[0, 0], [1, 0]])
+    with pytest.raises(BuildError, match="NaNs detected"):
+        _built(net, NativeBuilder())
+
+
+def test_other_nengo_releases_build_ensembles_with_nengos_builder(monkeypatch):
+    used = []
+    monkeypatch.setattr(
+        NativeBuilder, "_build_ensemble", staticmethod(lambda *a: used.append(a))
+    )
+    net = _ensemble_zoo()
+    _built(net, NativeBuilder())
+    assert len(used) == len(net.all_ensembles)
+    used.clear()
+    monkeypatch.setattr(native_builder.nengo, "__version__", "4.2.0")
+    _built(net, NativeBuilder())
+    assert used == []
