@@ -151,6 +151,14 @@ def test_row_shuffle_is_numpys_shuffle(shape):
     assert reference.randint(1 << 30) == fast.randint(1 << 30)  # same state after
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2**31 + 5, 2**32 - 1])
+def test_seeded_generator_is_seeded_randomstate(seed):
+    ours, theirs = RowShuffleRandomState.seeded(seed), np.random.RandomState(seed)
+    for mine, reference in zip(ours.get_state(), theirs.get_state(), strict=True):
+        assert np.array_equal(mine, reference)
+    assert np.array_equal(ours.standard_normal(5), theirs.standard_normal(5))
+
+
 def _ensemble_zoo():
     with nengo.Network(seed=11) as net:
         nengo.Ensemble(40, 1)
