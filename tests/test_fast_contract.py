@@ -118,12 +118,14 @@ def test_fast_mode_plans_fast_kernels():
         nengo.LIF(),
         # dt / tau_rc = 2: a decay over more than one time constant per step
         nengo.LIF(tau_rc=0.0005, tau_ref=0.001),
+        # dt / tau_rc = 0.8: the longest series, and spikes past their bound
+        nengo.LIF(tau_rc=0.00125, tau_ref=0.001),
         # voltages starting above threshold (below the input) spike at once, with
         # spike times far from those of a crossing within the step
         nengo.LIF(initial_state={"voltage": nengo.dists.Uniform(1.0, 1.9)}),
         nengo.LIF(min_voltage=-1, amplitude=0.5),
     ],
-    ids=["default", "fast_decay", "far_above_threshold", "min_voltage"],
+    ids=["default", "fast_decay", "long_series", "far_above_threshold", "min_voltage"],
 )
 def test_fast_lif_spike_counts(neuron_type, dtype):
     """Every regime of the fast LIF update (including the float32 AVX-512 lanes and
