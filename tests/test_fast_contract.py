@@ -356,16 +356,19 @@ def test_fast_rate_gradients_of_every_neuron(n_neurons):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("minibatch", [1, 3])
-def test_fast_merged_products_match_exact(dtype, minibatch):
+@pytest.mark.parametrize("minibatch", [1, 3, 17])
+@pytest.mark.parametrize("n_neurons", [5, 13, 64, 100])
+def test_fast_merged_products_match_exact(dtype, minibatch, n_neurons):
     """The merged encoders and decoders of many small ensembles (more rows than a
-    vector has lanes, rows longer than a vector and not a multiple of it) sum in
-    another order in the throughput mode, to within the dtype's rounding."""
+    vector has lanes; ensembles shorter than a vector, longer and not a multiple of
+    it, as long as the rows kept in registers, longer; items in groups of a vector's
+    lanes and left over) sum in another order in the throughput mode, to within the
+    dtype's rounding."""
     with nengo.Network(seed=4) as net:
         stim = nengo.Node(lambda t: np.sin(np.arange(11) + 7 * t))
         # ReLU neurons are the same in both modes: only the products differ
         array = nengo.networks.EnsembleArray(
-            13, n_ensembles=11, neuron_type=nengo.RectifiedLinear()
+            n_neurons, n_ensembles=11, neuron_type=nengo.RectifiedLinear()
         )
         nengo.Connection(stim, array.input, synapse=None)
         out = array.add_output("square", np.square)

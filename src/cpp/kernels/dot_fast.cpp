@@ -106,6 +106,37 @@ NENGO_NATIVE_INLINE void row_dots_group(const T* a, int64_t kstride, const int64
   for (int g = 0; g < G; ++g) y[(b + g) * y_bstride] += lane_sum<T>(acc[g]) + tail[g];
 }
 
+// Items [b, b + W) of row_dots_fast, W = kWidth<T>: as row_dots_group, with the W dot
+// products reduced together (lane_sums) rather than one horizontal sum each, which cost
+// more than the products over a small ensemble's neurons.
+template <typename T>
+NENGO_NATIVE_INLINE void row_dots_items_side_by_side(const T* a, int64_t kstride,
+                                                     const int64_t* idx, int64_t nblocks,
+                                                     int64_t n, const T* x, int64_t x_bstride,
+                                                     int64_t b, T* y, int64_t y_bstride) {
+  using V = vmath::V<T>;
+  constexpr int64_t W = vmath::kWidth<T>;
+  V acc[W];
+  T tail[W];
+  for (int64_t g = 0; g < W; ++g) {
+    acc[g] = splat(T(0));
+    tail[g] = T(0);
+  }
+  for (int64_t k = 0; k < nblocks; ++k) {
+    const T* ak = a + k * kstride;
+    const T* xk = x + b * x_bstride + idx[k] * n;
+    int64_t e = 0;
+    for (; e + W <= n; e += W) {
+      const V av = load(ak + e);
+      for (int64_t g = 0; g < W; ++g) acc[g] += av * load(xk + g * x_bstride + e);
+    }
+    for (; e < n; ++e)
+      for (int64_t g = 0; g < W; ++g) tail[g] += ak[e] * xk[g * x_bstride + e];
+  }
+  const V sums = lane_sums(acc);
+  for (int64_t g = 0; g < W; ++g) y[(b + g) * y_bstride] += sums[g] + tail[g];
+}
+
 }  // namespace
 
 // row_dots_fast's loops, with every argument a value (see column_axpys_rows).
@@ -134,6 +165,9 @@ NENGO_NATIVE_INLINE void row_dots_rows(const T* a, int64_t kstride, const int64_
     const T* ak = a + k0 * kstride;
     T* yr = y + row * y_row_step;
     int64_t b = 0;
+    for (; b + W <= batch; b += W)
+      row_dots_items_side_by_side(ak, kstride, idx + k0, nblocks, n, x, x_bstride, b, yr,
+                                  y_bstride);
     for (; b + 4 <= batch; b += 4)
       row_dots_group<4>(ak, kstride, idx + k0, nblocks, n, x, x_bstride, b, yr, y_bstride);
     for (; b < batch; ++b)
@@ -152,6 +186,62 @@ void row_dots_fast(const T* a, int64_t kstride, const int64_t* ptr, const int64_
   });
 }
 
+// Whole vectors of a row column_axpys_held keeps in registers (a 64-neuron ensemble's in
+// float).
+constexpr int kHeldVectors = 8;
+
+// column_axpys_rows for rows of NV whole vectors and a partial one: each item's row is
+// summed in registers over the row's blocks, in the order the loop through memory adds
+// them, and stored once.
+template <int NV, typename T>
+NENGO_NATIVE_INLINE void column_axpys_held(const T* a, int64_t kstride, const int64_t* ptr,
+                                           const int64_t* idx, int64_t row_begin,
+                                           int64_t row_end, int64_t rows, const T* x,
+                                           int64_t x_stride, int64_t x_bstride, int64_t batch,
+                                           T* y, int64_t y_bstride, const T* data,
+                                           const int64_t* init) {
+  using V = vmath::V<T>;
+  constexpr int64_t W = vmath::kWidth<T>;
+  for (int64_t b = 0; b < batch; ++b) {
+    const T* xb = x + b * x_bstride;
+    for (int64_t row = row_begin; row < row_end; ++row) {
+      T* yb = y + row * rows + b * y_bstride;
+      const T* from = init && init[row] >= 0 ? data + init[row] : yb;
+      V acc[NV > 0 ? NV : 1];
+      for (int v = 0; v < NV; ++v) acc[v] = load(from + v * W);
+      T tail[W];
+      for (int64_t r = NV * W; r < rows; ++r) tail[r - NV * W] = from[r];
+      for (int64_t k = ptr[row]; k < ptr[row + 1]; ++k) {
+        const T c = xb[idx[k] * x_stride];
+        if (c == T(0)) continue;  // a silent input (most spikes) adds nothing
+        const T* column = a + k * kstride;
+        const V cv = splat(c);
+        for (int v = 0; v < NV; ++v) acc[v] += load(column + v * W) * cv;
+        for (int64_t r = NV * W; r < rows; ++r) tail[r - NV * W] += column[r] * c;
+      }
+      for (int v = 0; v < NV; ++v) store(yb + v * W, acc[v]);
+      for (int64_t r = NV * W; r < rows; ++r) yb[r] = tail[r - NV * W];
+    }
+  }
+}
+
+// column_axpys_held<nv> for nv <= NV.
+template <int NV, typename T>
+NENGO_NATIVE_INLINE void column_axpys_held_upto(int nv, const T* a, int64_t kstride,
+                                           const int64_t* ptr, const int64_t* idx,
+                                           int64_t row_begin, int64_t row_end, int64_t rows,
+                                           const T* x, int64_t x_stride, int64_t x_bstride,
+                                           int64_t batch, T* y, int64_t y_bstride, const T* data,
+                                           const int64_t* init) {
+  if constexpr (NV > 0) {
+    if (nv < NV)
+      return column_axpys_held_upto<NV - 1>(nv, a, kstride, ptr, idx, row_begin, row_end, rows, x,
+                                       x_stride, x_bstride, batch, y, y_bstride, data, init);
+  }
+  column_axpys_held<NV>(a, kstride, ptr, idx, row_begin, row_end, rows, x, x_stride, x_bstride,
+                        batch, y, y_bstride, data, init);
+}
+
 // column_axpys_fast's loops, with every argument a value: used inside the dispatch lambda,
 // captured by reference, they were reloaded from memory after each store.
 template <typename T>
@@ -165,6 +255,10 @@ NENGO_NATIVE_INLINE void column_axpys_rows(const T* a, int64_t kstride, const in
   constexpr int64_t W = vmath::kWidth<T>;
   // Item by item: in the throughput mode's item-major layout an item's rows lie together,
   // while one row's items are an item's whole footprint apart.
+  if (rows < (kHeldVectors + 1) * W)
+    return column_axpys_held_upto<kHeldVectors>(rows / W, a, kstride, ptr, idx, row_begin, row_end,
+                                           rows, x, x_stride, x_bstride, batch, y, y_bstride,
+                                           data, init);
   for (int64_t b = 0; b < batch; ++b) {
     const T* xb = x + b * x_bstride;
     for (int64_t row = row_begin; row < row_end; ++row) {
