@@ -393,6 +393,32 @@ def test_fast_merged_products_match_exact(dtype, minibatch, n_neurons):
         np.testing.assert_allclose(fast_out, exact_out, rtol=rtol, atol=rtol)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fast_item_same_bits_alone_or_in_a_minibatch(dtype):
+    """In a network of per-item kernels (small ensembles' encoders and decoders, LIF),
+    an item of a minibatch gets the bits it gets run alone: the decoder rows of a
+    vector's width of items, reduced together, add in each item's own order."""
+    items = 11  # a group of 8 items side by side (float32; 2 groups in float64), 3 left
+    with nengo.Network(seed=6) as net:
+        stim = nengo.Node(np.zeros(5))
+        array = nengo.networks.EnsembleArray(37, n_ensembles=5)
+        nengo.Connection(stim, array.input, synapse=None)
+        probe = nengo.Probe(array.output, synapse=0.01)
+    data = np.random.RandomState(3).uniform(-1, 1, (items, 50, 5))
+    with nengo_native.Simulator(
+        net, minibatch_size=items, exact=False, dtype=dtype, progress_bar=False
+    ) as sim:
+        sim.run_steps(50, data={stim: data})
+        together = sim.data[probe]
+    assert np.abs(together).max() > 0.1
+    for b in (0, 7, 8, items - 1):
+        with nengo_native.Simulator(
+            net, exact=False, dtype=dtype, progress_bar=False
+        ) as alone:
+            alone.run_steps(50, data={stim: data[b : b + 1]})
+            np.testing.assert_array_equal(alone.data[probe], together[b])
+
+
 def test_fast_products_gradients():
     """The throughput mode's products (decoder rows, encoder columns, larger blocks
     and dense matrices, each over the whole minibatch) give float64 gradients that

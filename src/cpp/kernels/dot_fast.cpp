@@ -23,30 +23,31 @@ NENGO_NATIVE_INLINE T lane_sum(vmath::V<T> v) {
   return lanes[0];
 }
 
-// The lane sums of W = kWidth<T> vectors as one vector: lane i is the sum of v[i]'s lanes.
-// Pairwise sums across the vectors, by halves, need W - 1 additions in all where a sum
-// per vector needs W - 1 each.
+// The lane sums of W = kWidth<T> vectors as one vector: lane i is the sum of v[i]'s lanes,
+// added in lane_sum's order (upper half onto lower, then again), so that a sum is the
+// same bits whether it was reduced alone or beside others. Pairs of vectors are reduced
+// together, by halves: W - 1 additions in all where a sum per vector needs W - 1 each.
 NENGO_NATIVE_INLINE vmath::V<float> lane_sums(const vmath::V<float>* v) {
   using V = vmath::V<float>;
   V t[4], u[2];
-  for (int i = 0; i < 4; ++i)
-    t[i] = __builtin_shufflevector(v[2 * i], v[2 * i + 1], 0, 8, 2, 10, 4, 12, 6, 14) +
-           __builtin_shufflevector(v[2 * i], v[2 * i + 1], 1, 9, 3, 11, 5, 13, 7, 15);
-  for (int i = 0; i < 2; ++i)
-    u[i] = __builtin_shufflevector(t[2 * i], t[2 * i + 1], 0, 1, 8, 9, 4, 5, 12, 13) +
-           __builtin_shufflevector(t[2 * i], t[2 * i + 1], 2, 3, 10, 11, 6, 7, 14, 15);
-  return __builtin_shufflevector(u[0], u[1], 0, 1, 2, 3, 8, 9, 10, 11) +
-         __builtin_shufflevector(u[0], u[1], 4, 5, 6, 7, 12, 13, 14, 15);
+  for (int i = 0; i < 4; ++i)  // v[2i], v[2i+1]: lanes j + (j + 4), j < 4
+    t[i] = __builtin_shufflevector(v[2 * i], v[2 * i + 1], 0, 1, 2, 3, 8, 9, 10, 11) +
+           __builtin_shufflevector(v[2 * i], v[2 * i + 1], 4, 5, 6, 7, 12, 13, 14, 15);
+  for (int i = 0; i < 2; ++i)  // then j + (j + 2), j < 2, for four vectors
+    u[i] = __builtin_shufflevector(t[2 * i], t[2 * i + 1], 0, 1, 4, 5, 8, 9, 12, 13) +
+           __builtin_shufflevector(t[2 * i], t[2 * i + 1], 2, 3, 6, 7, 10, 11, 14, 15);
+  return __builtin_shufflevector(u[0], u[1], 0, 2, 4, 6, 8, 10, 12, 14) +
+         __builtin_shufflevector(u[0], u[1], 1, 3, 5, 7, 9, 11, 13, 15);
 }
 
 NENGO_NATIVE_INLINE vmath::V<double> lane_sums(const vmath::V<double>* v) {
   using V = vmath::V<double>;
   V t[2];
-  for (int i = 0; i < 2; ++i)
-    t[i] = __builtin_shufflevector(v[2 * i], v[2 * i + 1], 0, 4, 2, 6) +
-           __builtin_shufflevector(v[2 * i], v[2 * i + 1], 1, 5, 3, 7);
-  return __builtin_shufflevector(t[0], t[1], 0, 1, 4, 5) +
-         __builtin_shufflevector(t[0], t[1], 2, 3, 6, 7);
+  for (int i = 0; i < 2; ++i)  // lanes j + (j + 2), j < 2
+    t[i] = __builtin_shufflevector(v[2 * i], v[2 * i + 1], 0, 1, 4, 5) +
+           __builtin_shufflevector(v[2 * i], v[2 * i + 1], 2, 3, 6, 7);
+  return __builtin_shufflevector(t[0], t[1], 0, 2, 4, 6) +
+         __builtin_shufflevector(t[0], t[1], 1, 3, 5, 7);
 }
 
 // W consecutive block rows of one block each, for one item (minibatch 1, or one item of a
@@ -106,9 +107,9 @@ NENGO_NATIVE_INLINE void row_dots_group(const T* a, int64_t kstride, const int64
   for (int g = 0; g < G; ++g) y[(b + g) * y_bstride] += lane_sum<T>(acc[g]) + tail[g];
 }
 
-// Items [b, b + W) of row_dots_fast, W = kWidth<T>: as row_dots_group, with the W dot
-// products reduced together (lane_sums) rather than one horizontal sum each, which cost
-// more than the products over a small ensemble's neurons.
+// Items [b, b + W) of row_dots_fast, W = kWidth<T>: row_dots_group's arithmetic, with the
+// W dot products reduced together (lane_sums, same bits) rather than one horizontal sum
+// each, which cost more than the products over a small ensemble's neurons.
 template <typename T>
 NENGO_NATIVE_INLINE void row_dots_items_side_by_side(const T* a, int64_t kstride,
                                                      const int64_t* idx, int64_t nblocks,
