@@ -3,8 +3,36 @@
 #include <stdexcept>
 
 #include "../core/parallel.h"
+#include "../core/simd.h"
 
 namespace nengo_native {
+namespace {
+
+// y[k] += a[k * a_step] * x[k] for k < n (a_step 0: one A for all, as a scalar
+// transform gives), the product then the sum as numpy forms them.
+template <typename T>
+inline void scaled_add(T* y, const T* a, int64_t a_step, const T* x, int64_t n) {
+  if (a_step == 0) {
+    const T av = *a;
+    for (int64_t k = 0; k < n; ++k) y[k] += av * x[k];
+  } else {
+    for (int64_t k = 0; k < n; ++k) y[k] += a[k] * x[k];
+  }
+}
+
+// Clones for each instruction set (the loops vectorize; exact either way: no contraction).
+NENGO_NATIVE_MULTIVERSION
+void scaled_add_dispatch(double* y, const double* a, int64_t a_step, const double* x,
+                         int64_t n) {
+  scaled_add(y, a, a_step, x, n);
+}
+
+NENGO_NATIVE_MULTIVERSION
+void scaled_add_dispatch(float* y, const float* a, int64_t a_step, const float* x, int64_t n) {
+  scaled_add(y, a, a_step, x, n);
+}
+
+}  // namespace
 
 template <typename T>
 ElementwiseIncKernel<T>::ElementwiseIncKernel(const Params& p, const Shape& s) {
@@ -26,10 +54,24 @@ template <typename T>
 void ElementwiseIncKernel<T>::forward(const Context<T>& ctx) {
   for_each_chain(chain_ptr_, work_, [&](int64_t i) {
     const MatRef &a = a_[i], &x = x_[i], &y = y_[i];
+    // Unit-stride rows (a vector is one row, or one column of rows of one element),
+    // with A the same shape or one value: a loop the compiler vectorizes.
+    const bool by_rows = y.rows == 1 || y.cols > 1;
+    const int64_t n = by_rows ? y.cols : y.rows, lines = by_rows ? y.rows : 1;
+    const int64_t y_step = by_rows ? y.cstride : y.rstride;
+    const int64_t x_step = by_rows ? x.cstride : x.rstride;
+    const int64_t a_step = by_rows ? a.cstride : a.rstride;
+    const bool unit = y_step == 1 && x_step == 1 && (a_step == 0 || a_step == 1);
     for (int64_t b = ctx.item_begin; b < ctx.item_end; ++b) {
       const T* pa = ctx.data + a.off + b * a.bstride;
       const T* px = ctx.data + x.off + b * x.bstride;
       T* py = ctx.data + y.off + b * y.bstride;
+      if (unit) {
+        for (int64_t r = 0; r < lines; ++r)
+          scaled_add_dispatch(py + r * y.rstride, pa + r * a.rstride, a_step,
+                              px + r * x.rstride, n);
+        continue;
+      }
       for (int64_t r = 0; r < y.rows; ++r)
         for (int64_t c = 0; c < y.cols; ++c)
           py[r * y.rstride + c * y.cstride] +=
