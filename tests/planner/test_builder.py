@@ -210,7 +210,8 @@ def test_ensemble_build_is_nengos():
 def test_ensemble_nan_encoders_are_nengos_build_error():
     with nengo.Network() as net:
         nengo.Ensemble(2, 2, encoders=[[0, 0], [1, 0]])
-    with pytest.raises(BuildError, match="NaNs detected"):
+    # nengo's suite matches this part of the message
+    with pytest.raises(BuildError, match="zero-length encoders"):
         _built(net, NativeBuilder())
 
 

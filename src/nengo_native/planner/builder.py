@@ -173,9 +173,9 @@ class NativeBuilder(Builder):
             encoders /= npext.norm(encoders, axis=1, keepdims=True)
         if np.any(np.isnan(encoders)):
             raise BuildError(
-                f"NaNs detected in '{ens}' encoders. This usually means that you had "
-                "zero-length encoders that were normalized, resulting in NaNs. Ensure "
-                "all encoders have non-zero length, or set `normalize_encoders=False`."
+                f"Building {ens}: its encoders contain NaN, which normalizing "
+                "zero-length encoders gives; give every encoder a non-zero length or "
+                "set normalize_encoders=False"
             )
         gain, bias, max_rates, intercepts = get_gain_bias(ens, rng, dtype=dtype)
 
