@@ -397,14 +397,17 @@ def test_fast_merged_products_match_exact(dtype, minibatch, n_neurons):
 def test_fast_item_same_bits_alone_or_in_a_minibatch(dtype):
     """In a network of per-item kernels (small ensembles' encoders and decoders, LIF),
     an item of a minibatch gets the bits it gets run alone: the decoder rows of a
-    vector's width of items, reduced together, add in each item's own order."""
+    vector's width of items (or, run alone, of rows) are reduced together, each in its
+    own order."""
     items = 11  # a group of 8 items side by side (float32; 2 groups in float64), 3 left
     with nengo.Network(seed=6) as net:
-        stim = nengo.Node(np.zeros(5))
-        array = nengo.networks.EnsembleArray(37, n_ensembles=5)
+        stim = nengo.Node(np.zeros(9))
+        # 9 rows: 8 side by side run alone (4 + 4 in float64), one left; 37 neurons: a
+        # tail after whole vectors
+        array = nengo.networks.EnsembleArray(37, n_ensembles=9)
         nengo.Connection(stim, array.input, synapse=None)
         probe = nengo.Probe(array.output, synapse=0.01)
-    data = np.random.RandomState(3).uniform(-1, 1, (items, 50, 5))
+    data = np.random.RandomState(3).uniform(-1, 1, (items, 50, 9))
     with nengo_native.Simulator(
         net, minibatch_size=items, exact=False, dtype=dtype, progress_bar=False
     ) as sim:

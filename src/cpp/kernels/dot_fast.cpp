@@ -23,6 +23,21 @@ NENGO_NATIVE_INLINE T lane_sum(vmath::V<T> v) {
   return lanes[0];
 }
 
+// acc's lanes [0, m) += a[i] x[i], each one fused multiply-add, for the tail of a dot
+// product after its whole vectors. Written out because the compiler contracted the same
+// tail loop in some groupings of rows and items and not in others, and an item's sum
+// then depended on its neighbours. (Without FMA instructions, a library call: slow, but
+// for a few elements.)
+NENGO_NATIVE_INLINE void fma_tail(vmath::V<float>& acc, const float* a, const float* x,
+                                  int64_t m) {
+  for (int64_t i = 0; i < m; ++i) acc[i] = __builtin_fmaf(a[i], x[i], acc[i]);
+}
+
+NENGO_NATIVE_INLINE void fma_tail(vmath::V<double>& acc, const double* a, const double* x,
+                                  int64_t m) {
+  for (int64_t i = 0; i < m; ++i) acc[i] = __builtin_fma(a[i], x[i], acc[i]);
+}
+
 // The lane sums of W = kWidth<T> vectors as one vector: lane i is the sum of v[i]'s lanes,
 // added in lane_sum's order (upper half onto lower, then again), so that a sum is the
 // same bits whether it was reduced alone or beside others. Pairs of vectors are reduced
@@ -70,9 +85,9 @@ NENGO_NATIVE_INLINE void row_dots_side_by_side(const T* a, int64_t kstride, cons
   int64_t e = 0;
   for (; e + W <= n; e += W)
     for (int64_t i = 0; i < W; ++i) acc[i] += load(ak[i] + e) * load(xk[i] + e);
-  V sums = lane_sums(acc);
-  for (; e < n; ++e)
-    for (int64_t i = 0; i < W; ++i) sums[i] += ak[i][e] * xk[i][e];
+  if (e < n)
+    for (int64_t i = 0; i < W; ++i) fma_tail(acc[i], ak[i] + e, xk[i] + e, n - e);
+  const V sums = lane_sums(acc);
   if (y_row_step == 1) {
     store(y + row, load(y + row) + sums);
   } else {
@@ -88,11 +103,7 @@ NENGO_NATIVE_INLINE void row_dots_group(const T* a, int64_t kstride, const int64
   using V = vmath::V<T>;
   constexpr int64_t W = vmath::kWidth<T>;
   V acc[G];
-  T tail[G];
-  for (int g = 0; g < G; ++g) {
-    acc[g] = splat(T(0));
-    tail[g] = T(0);
-  }
+  for (int g = 0; g < G; ++g) acc[g] = splat(T(0));
   for (int64_t k = 0; k < nblocks; ++k) {
     const T* ak = a + k * kstride;
     const T* xk = x + b * x_bstride + idx[k] * n;
@@ -101,10 +112,10 @@ NENGO_NATIVE_INLINE void row_dots_group(const T* a, int64_t kstride, const int64
       const V av = load(ak + e);
       for (int g = 0; g < G; ++g) acc[g] += av * load(xk + g * x_bstride + e);
     }
-    for (; e < n; ++e)
-      for (int g = 0; g < G; ++g) tail[g] += ak[e] * xk[g * x_bstride + e];
+    if (e < n)
+      for (int g = 0; g < G; ++g) fma_tail(acc[g], ak + e, xk + g * x_bstride + e, n - e);
   }
-  for (int g = 0; g < G; ++g) y[(b + g) * y_bstride] += lane_sum<T>(acc[g]) + tail[g];
+  for (int g = 0; g < G; ++g) y[(b + g) * y_bstride] += lane_sum<T>(acc[g]);
 }
 
 // Items [b, b + W) of row_dots_fast, W = kWidth<T>: row_dots_group's arithmetic, with the
@@ -118,11 +129,7 @@ NENGO_NATIVE_INLINE void row_dots_items_side_by_side(const T* a, int64_t kstride
   using V = vmath::V<T>;
   constexpr int64_t W = vmath::kWidth<T>;
   V acc[W];
-  T tail[W];
-  for (int64_t g = 0; g < W; ++g) {
-    acc[g] = splat(T(0));
-    tail[g] = T(0);
-  }
+  for (int64_t g = 0; g < W; ++g) acc[g] = splat(T(0));
   for (int64_t k = 0; k < nblocks; ++k) {
     const T* ak = a + k * kstride;
     const T* xk = x + b * x_bstride + idx[k] * n;
@@ -131,11 +138,11 @@ NENGO_NATIVE_INLINE void row_dots_items_side_by_side(const T* a, int64_t kstride
       const V av = load(ak + e);
       for (int64_t g = 0; g < W; ++g) acc[g] += av * load(xk + g * x_bstride + e);
     }
-    for (; e < n; ++e)
-      for (int64_t g = 0; g < W; ++g) tail[g] += ak[e] * xk[g * x_bstride + e];
+    if (e < n)
+      for (int64_t g = 0; g < W; ++g) fma_tail(acc[g], ak + e, xk + g * x_bstride + e, n - e);
   }
   const V sums = lane_sums(acc);
-  for (int64_t g = 0; g < W; ++g) y[(b + g) * y_bstride] += sums[g] + tail[g];
+  for (int64_t g = 0; g < W; ++g) y[(b + g) * y_bstride] += sums[g];
 }
 
 }  // namespace
