@@ -95,7 +95,9 @@ NENGO_NATIVE_INLINE void row_dots_side_by_side(const T* a, int64_t kstride, cons
   }
 }
 
-// Items [b, b + G) of row_dots_fast: each block of A is loaded once for G items.
+// Items [b, b + G) of row_dots_fast: each block of A is loaded once for G items. G items
+// as many as a vector's lanes are reduced together (lane_sums, the same bits as lane_sum),
+// since one horizontal sum each cost more than the products over a small ensemble.
 template <int G, typename T>
 NENGO_NATIVE_INLINE void row_dots_group(const T* a, int64_t kstride, const int64_t* idx,
                                         int64_t nblocks, int64_t n, const T* x,
@@ -115,34 +117,12 @@ NENGO_NATIVE_INLINE void row_dots_group(const T* a, int64_t kstride, const int64
     if (e < n)
       for (int g = 0; g < G; ++g) fma_tail(acc[g], ak + e, xk + g * x_bstride + e, n - e);
   }
-  for (int g = 0; g < G; ++g) y[(b + g) * y_bstride] += lane_sum<T>(acc[g]);
-}
-
-// Items [b, b + W) of row_dots_fast, W = kWidth<T>: row_dots_group's arithmetic, with the
-// W dot products reduced together (lane_sums, same bits) rather than one horizontal sum
-// each, which cost more than the products over a small ensemble's neurons.
-template <typename T>
-NENGO_NATIVE_INLINE void row_dots_items_side_by_side(const T* a, int64_t kstride,
-                                                     const int64_t* idx, int64_t nblocks,
-                                                     int64_t n, const T* x, int64_t x_bstride,
-                                                     int64_t b, T* y, int64_t y_bstride) {
-  using V = vmath::V<T>;
-  constexpr int64_t W = vmath::kWidth<T>;
-  V acc[W];
-  for (int64_t g = 0; g < W; ++g) acc[g] = splat(T(0));
-  for (int64_t k = 0; k < nblocks; ++k) {
-    const T* ak = a + k * kstride;
-    const T* xk = x + b * x_bstride + idx[k] * n;
-    int64_t e = 0;
-    for (; e + W <= n; e += W) {
-      const V av = load(ak + e);
-      for (int64_t g = 0; g < W; ++g) acc[g] += av * load(xk + g * x_bstride + e);
-    }
-    if (e < n)
-      for (int64_t g = 0; g < W; ++g) fma_tail(acc[g], ak + e, xk + g * x_bstride + e, n - e);
+  if constexpr (G == W) {
+    const V sums = lane_sums(acc);
+    for (int g = 0; g < G; ++g) y[(b + g) * y_bstride] += sums[g];
+  } else {
+    for (int g = 0; g < G; ++g) y[(b + g) * y_bstride] += lane_sum<T>(acc[g]);
   }
-  const V sums = lane_sums(acc);
-  for (int64_t g = 0; g < W; ++g) y[(b + g) * y_bstride] += sums[g];
 }
 
 }  // namespace
@@ -174,8 +154,7 @@ NENGO_NATIVE_INLINE void row_dots_rows(const T* a, int64_t kstride, const int64_
     T* yr = y + row * y_row_step;
     int64_t b = 0;
     for (; b + W <= batch; b += W)
-      row_dots_items_side_by_side(ak, kstride, idx + k0, nblocks, n, x, x_bstride, b, yr,
-                                  y_bstride);
+      row_dots_group<W>(ak, kstride, idx + k0, nblocks, n, x, x_bstride, b, yr, y_bstride);
     for (; b + 4 <= batch; b += 4)
       row_dots_group<4>(ak, kstride, idx + k0, nblocks, n, x, x_bstride, b, yr, y_bstride);
     for (; b < batch; ++b)
@@ -236,15 +215,17 @@ NENGO_NATIVE_INLINE void column_axpys_held(const T* a, int64_t kstride, const in
 // column_axpys_held<nv> for nv <= NV.
 template <int NV, typename T>
 NENGO_NATIVE_INLINE void column_axpys_held_upto(int nv, const T* a, int64_t kstride,
-                                           const int64_t* ptr, const int64_t* idx,
-                                           int64_t row_begin, int64_t row_end, int64_t rows,
-                                           const T* x, int64_t x_stride, int64_t x_bstride,
-                                           int64_t batch, T* y, int64_t y_bstride, const T* data,
-                                           const int64_t* init) {
+                                                const int64_t* ptr, const int64_t* idx,
+                                                int64_t row_begin, int64_t row_end,
+                                                int64_t rows, const T* x, int64_t x_stride,
+                                                int64_t x_bstride, int64_t batch, T* y,
+                                                int64_t y_bstride, const T* data,
+                                                const int64_t* init) {
   if constexpr (NV > 0) {
     if (nv < NV)
-      return column_axpys_held_upto<NV - 1>(nv, a, kstride, ptr, idx, row_begin, row_end, rows, x,
-                                       x_stride, x_bstride, batch, y, y_bstride, data, init);
+      return column_axpys_held_upto<NV - 1>(nv, a, kstride, ptr, idx, row_begin, row_end, rows,
+                                            x, x_stride, x_bstride, batch, y, y_bstride, data,
+                                            init);
   }
   column_axpys_held<NV>(a, kstride, ptr, idx, row_begin, row_end, rows, x, x_stride, x_bstride,
                         batch, y, y_bstride, data, init);
@@ -264,9 +245,9 @@ NENGO_NATIVE_INLINE void column_axpys_rows(const T* a, int64_t kstride, const in
   // Item by item: in the throughput mode's item-major layout an item's rows lie together,
   // while one row's items are an item's whole footprint apart.
   if (rows < (kHeldVectors + 1) * W)
-    return column_axpys_held_upto<kHeldVectors>(rows / W, a, kstride, ptr, idx, row_begin, row_end,
-                                           rows, x, x_stride, x_bstride, batch, y, y_bstride,
-                                           data, init);
+    return column_axpys_held_upto<kHeldVectors>(rows / W, a, kstride, ptr, idx, row_begin,
+                                                row_end, rows, x, x_stride, x_bstride, batch, y,
+                                                y_bstride, data, init);
   for (int64_t b = 0; b < batch; ++b) {
     const T* xb = x + b * x_bstride;
     for (int64_t row = row_begin; row < row_end; ++row) {
