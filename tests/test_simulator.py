@@ -10,6 +10,7 @@ import warnings
 import nengo
 import numpy as np
 import pytest
+from nengo.exceptions import BuildError
 
 import nengo_native
 
@@ -425,6 +426,26 @@ def test_no_resource_warning_when_closed():
         warnings.simplefilter("error", ResourceWarning)
         del sim
         gc.collect()
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_construction_leaves_the_garbage_collector_as_it_was(enabled):
+    """The collector, paused while a model is built, runs afterwards as it did before,
+    also when the build fails."""
+    with nengo.Network() as bad:
+        a, out = nengo.Ensemble(5, 1), nengo.Node(size_in=1)
+        nengo.Connection(a, out, function=lambda x: None)
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        with nengo_native.Simulator(make_net(), progress_bar=False) as sim:
+            assert gc.isenabled() is enabled
+            sim.run_steps(2)
+        with pytest.raises(BuildError, match="returned None"):
+            nengo_native.Simulator(bad, progress_bar=False)
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
 
 
 def test_progress_bar_false_is_silent(capsys):

@@ -227,3 +227,63 @@ def test_other_nengo_releases_build_ensembles_with_nengos_builder(monkeypatch):
     monkeypatch.setattr(native_builder.nengo, "__version__", "4.2.0")
     _built(net, NativeBuilder())
     assert used == []
+
+
+def _random_connection_zoo():
+    """Connections whose build draws from the connection's generator."""
+    with nengo.Network(seed=5) as net:
+        a = nengo.Ensemble(40, 2)
+        b = nengo.Ensemble(30, 3)
+        nengo.Connection(a, b, transform=nengo.dists.Uniform(-1, 1))
+        nengo.Connection(a, b[:2], solver=nengo.solvers.LstsqNoise(noise=0.2))
+        conn = nengo.Connection(a, b[0], function=lambda x: x[0] * x[1])
+        conn.eval_points = nengo.dists.Uniform(-0.5, 0.5)
+        nengo.Connection(a.neurons, b.neurons, transform=nengo.dists.Gaussian(0, 1e-3))
+        nengo.Connection(
+            a, b, transform=np.eye(3, 2), learning_rule_type=nengo.PES()
+        )
+        nengo.Probe(a, synapse=0.01)  # a decoded probe builds a connection too
+    return net
+
+
+def test_connection_generators_are_nengos():
+    """Draws from each connection's generator (transforms, solver noise, evaluation
+    points) are nengo's, and the model's seeds are left as they were."""
+    net = _random_connection_zoo()
+    ours, theirs = _built(net, NativeBuilder()), _built(net)
+    assert all(ours.seeds[obj] == theirs.seeds[obj] for obj in net.all_objects)
+    assert all(isinstance(seed, (int, np.integer)) for seed in ours.seeds.values())
+
+    def connections(model):  # the network's, then the decoded probe's own
+        return [obj for obj in model.params if isinstance(obj, nengo.Connection)]
+
+    assert len(connections(ours)) == len(net.all_connections) + 1
+    for mine, nengos in zip(connections(ours), connections(theirs), strict=True):
+        for name in ("eval_points", "weights"):
+            assert np.array_equal(
+                getattr(ours.params[mine], name), getattr(theirs.params[nengos], name)
+            ), (mine, name)
+
+
+def test_other_nengo_releases_seed_connections_as_nengo_does(monkeypatch):
+    seeded = []
+    legacy = native_builder.legacy_mt19937
+    monkeypatch.setattr(
+        native_builder, "legacy_mt19937", lambda seed: seeded.append(seed) or legacy(seed)
+    )
+    net = _random_connection_zoo()
+    _built(net, NativeBuilder())
+    # every ensemble, every connection and the decoded probe's connection
+    assert len(seeded) == len(net.all_ensembles) + len(net.all_connections) + 1
+    seeded.clear()
+    monkeypatch.setattr(native_builder.nengo, "__version__", "4.2.0")
+    _built(net, NativeBuilder())
+    assert seeded == []
+
+
+@pytest.mark.parametrize("seed", [0, 7, 2**32 - 1])
+def test_legacy_mt19937_is_randomstates(seed):
+    ours = np.random.RandomState(native_builder.legacy_mt19937(seed))
+    theirs = np.random.RandomState(seed)
+    for mine, reference in zip(ours.get_state(), theirs.get_state(), strict=True):
+        assert np.array_equal(mine, reference)

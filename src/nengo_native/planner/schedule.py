@@ -16,9 +16,12 @@ from .lowering import written_signals
 
 
 def levels(dg, step_order) -> dict:
-    """Longest-path level of every operator in ``dg`` (op -> set of dependents)."""
+    """Longest-path level of every operator in ``dg`` (op -> set of dependents).
+
+    ``step_order`` is a topological order of ``dg``'s operators, or of some of them.
+    """
     level = {op: 0 for op in dg}
-    for op in toposort(dg):
+    for op in step_order if len(step_order) == len(dg) else toposort(dg):
         for dep in dg[op]:
             level[dep] = max(level[dep], level[op] + 1)
     return level
