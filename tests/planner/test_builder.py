@@ -239,9 +239,7 @@ def _random_connection_zoo():
         conn = nengo.Connection(a, b[0], function=lambda x: x[0] * x[1])
         conn.eval_points = nengo.dists.Uniform(-0.5, 0.5)
         nengo.Connection(a.neurons, b.neurons, transform=nengo.dists.Gaussian(0, 1e-3))
-        nengo.Connection(
-            a, b, transform=np.eye(3, 2), learning_rule_type=nengo.PES()
-        )
+        nengo.Connection(a, b, transform=np.eye(3, 2), learning_rule_type=nengo.PES())
         nengo.Probe(a, synapse=0.01)  # a decoded probe builds a connection too
     return net
 
@@ -269,7 +267,9 @@ def test_other_nengo_releases_seed_connections_as_nengo_does(monkeypatch):
     seeded = []
     legacy = native_builder.legacy_mt19937
     monkeypatch.setattr(
-        native_builder, "legacy_mt19937", lambda seed: seeded.append(seed) or legacy(seed)
+        native_builder,
+        "legacy_mt19937",
+        lambda seed: seeded.append(seed) or legacy(seed),
     )
     net = _random_connection_zoo()
     _built(net, NativeBuilder())

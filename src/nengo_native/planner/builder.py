@@ -153,15 +153,16 @@ class NativeBuilder(Builder):
         self._pending: Counter | None = None
 
     def build(self, model, obj, *args, **kwargs):
-        if isinstance(obj, Solver) and self._registered(obj) is nengo_build_solver:
+        builds = self._registered(obj)
+        if isinstance(obj, Solver) and builds is nengo_build_solver:
             conn, rng = args
             return self._build_decoders(model, conn, rng)
         if nengo.__version__.startswith(_NENGO_BUILDS_CHECKED):
-            if isinstance(obj, Ensemble) and self._registered(obj) is nengo_build_ensemble:
+            if isinstance(obj, Ensemble) and builds is nengo_build_ensemble:
                 return self._build_ensemble(model, obj)
             if (
                 isinstance(obj, Connection)
-                and self._registered(obj) is nengo_build_connection
+                and builds is nengo_build_connection
                 and model.seeds.get(obj) is not None
             ):
                 return self._build_connection(model, obj, *args, **kwargs)
