@@ -182,6 +182,10 @@ def _ensemble_zoo():
         nengo.Ensemble(
             35, 4, encoders=nengo.dists.UniformHypersphere(surface=True)
         ).eval_points = nengo.dists.Uniform(-0.5, 0.5)
+        # neuron types with more state, and one with a build function of its own
+        nengo.Ensemble(12, 1, neuron_type=nengo.AdaptiveLIF())
+        nengo.Ensemble(10, 2, neuron_type=nengo.Izhikevich())
+        nengo.Ensemble(8, 1, neuron_type=nengo.PoissonSpiking(nengo.LIFRate()))
     return net
 
 
@@ -273,8 +277,8 @@ def test_other_nengo_releases_seed_connections_as_nengo_does(monkeypatch):
     )
     net = _random_connection_zoo()
     _built(net, NativeBuilder())
-    # every ensemble, every connection and the decoded probe's connection
-    assert len(seeded) == len(net.all_ensembles) + len(net.all_connections) + 1
+    # every ensemble and its neurons, every connection and the decoded probe's
+    assert len(seeded) == 2 * len(net.all_ensembles) + len(net.all_connections) + 1
     seeded.clear()
     monkeypatch.setattr(native_builder.nengo, "__version__", "4.2.0")
     _built(net, NativeBuilder())
@@ -287,3 +291,31 @@ def test_legacy_mt19937_is_randomstates(seed):
     theirs = np.random.RandomState(seed)
     for mine, reference in zip(ours.get_state(), theirs.get_state(), strict=True):
         assert np.array_equal(mine, reference)
+
+
+@pytest.mark.parametrize(
+    "function, size_out",
+    [
+        (lambda x: x[0] ** 2, 1),  # numpy scalars
+        (lambda x: 0 if x[0] < 0 else 2 * x, 1),  # ints and 1-element arrays
+        (lambda x: [x[0], 1], 2),  # lists
+        (lambda x: (x[0], 2), 2),  # tuples
+        (lambda x: np.outer(x, [1, 2])[:1], 2),  # 2-D rows
+        (lambda x: np.nan if x[0] > 0.5 else x[0], 1),  # NaN where asked for
+        (lambda x: x[0] > 0, 1),  # booleans
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_connection_targets_are_nengos(function, size_out, dtype):
+    from nengo.builder.connection import get_targets
+
+    with nengo.Network():
+        a = nengo.Ensemble(10, 1)
+        conn = nengo.Connection(
+            a, nengo.Node(size_in=size_out), function=function, synapse=None
+        )
+    points = np.linspace(-1, 1, 41, dtype=dtype)[:, None]
+    ours = native_builder.connection_targets(conn, points, dtype)
+    theirs = get_targets(conn, points, dtype=dtype)
+    assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
+    assert np.array_equal(ours, theirs, equal_nan=True)

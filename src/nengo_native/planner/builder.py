@@ -44,6 +44,8 @@ from nengo.builder.connection import build_solver as nengo_build_solver
 from nengo.builder.connection import get_eval_points
 from nengo.builder.ensemble import BuiltEnsemble, gen_eval_points, get_gain_bias
 from nengo.builder.ensemble import build_ensemble as nengo_build_ensemble
+from nengo.builder.neurons import SimNeurons
+from nengo.builder.neurons import build_neurons as nengo_build_neurons
 from nengo.builder.operator import Copy, DotInc, Reset
 from nengo.builder.signal import Signal
 from nengo.connection import Connection
@@ -53,6 +55,7 @@ from nengo.exceptions import BuildError
 from nengo.neurons import Direct
 from nengo.solvers import Solver
 from nengo.transforms import Dense
+from nengo.utils.numpy import is_array_like
 from numpy.random.bit_generator import ISeedSequence
 
 # Bytes of rate matrices (evaluation points x neurons) kept at once: those of a few
@@ -125,9 +128,20 @@ def connection_targets(conn, eval_points: np.ndarray, dtype) -> np.ndarray:
     if isinstance(function, np.ndarray):
         return function
     points = eval_points[:, conn.pre_slice]
-    targets = np.zeros((len(points), conn.size_mid), dtype=dtype)
-    for i, point in enumerate(points):
-        out = function(point)
+    outputs = list(map(function, points))
+    try:  # all outputs numbers, or all sequences of one length: one conversion
+        targets = np.array(outputs, dtype=dtype)
+    except (TypeError, ValueError):
+        targets = None
+    shape = (len(points), conn.size_mid)
+    if (
+        targets is not None
+        and targets.shape in (shape, shape[:1] if shape[1] == 1 else shape)
+        and not np.isnan(targets).any()  # a None becomes NaN; below, it is an error
+    ):
+        return targets.reshape(shape)
+    targets = np.zeros(shape, dtype=dtype)
+    for i, out in enumerate(outputs):
         if out is None:
             raise BuildError(
                 f"Building {conn}: Connection function returned None. "
@@ -179,8 +193,7 @@ class NativeBuilder(Builder):
         finally:
             model.seeds[conn] = seed
 
-    @staticmethod
-    def _build_ensemble(model, ens) -> None:
+    def _build_ensemble(self, model, ens) -> None:
         # nengo.builder.ensemble.build_ensemble's operators, signals and draws in its
         # order, with RowShuffleRandomState as the ensemble's generator.
         dtype = rc.float_dtype
@@ -220,7 +233,10 @@ class NativeBuilder(Builder):
             neurons["out"] = Signal(shape=ens.n_neurons, name=f"{ens}.neuron_out")
             neurons["bias"] = Signal(bias, name=f"{ens}.bias", readonly=True)
             model.add_op(Copy(neurons["bias"], neurons["in"]))
-            model.build(ens.neuron_type, ens.neurons)
+            if self._registered(ens.neuron_type) is nengo_build_neurons:
+                self._build_neurons(model, ens.neuron_type, ens.neurons)
+            else:
+                model.build(ens.neuron_type, ens.neurons)
             scaled_encoders = encoders * (gain / ens.radius)[:, np.newaxis]
         model.sig[ens]["encoders"] = Signal(
             scaled_encoders, name=f"{ens}.scaled_encoders", readonly=True
@@ -241,6 +257,37 @@ class NativeBuilder(Builder):
             scaled_encoders=scaled_encoders,
             gain=gain,
             bias=bias,
+        )
+
+    @staticmethod
+    def _build_neurons(model, neuron_type, neurons) -> None:
+        # nengo.builder.neurons.build_neurons, with its generator seeded once.
+        signals = model.sig[neurons]
+        rng = np.random.RandomState(legacy_mt19937(model.seeds[neurons.ensemble] + 1))
+        dtype = signals["in"].dtype
+        state = {}
+        for key, init in neuron_type.make_state(
+            neurons.size_in, rng=rng, dtype=dtype
+        ).items():
+            if key in signals:
+                raise BuildError(
+                    f"State name '{key}' overlaps with existing signal name"
+                )
+            if is_array_like(init):
+                signals[key] = state[key] = Signal(
+                    initial_value=init, name=f"{neurons}.{key}"
+                )
+            elif isinstance(init, np.random.RandomState):
+                state[key] = init
+            else:
+                raise BuildError(
+                    f"State '{key}' is of type '{type(init).__name__}'. Only "
+                    "array-likes and RandomStates are currently supported."
+                )
+        model.add_op(
+            SimNeurons(
+                neurons=neuron_type, J=signals["in"], output=signals["out"], state=state
+            )
         )
 
     def release(self) -> None:

@@ -68,11 +68,48 @@ class ResetLowering(Lowering):
         return self.kind if layout.is_dense_float(op.dst) else None
 
     def lower(self, ops, layout):
-        items = [segments(layout.elem_offsets(op.dst)) for op in ops]
+        items = []
+        for op in ops:
+            run = unit_run(op.dst, layout)
+            items.append(
+                segments(layout.elem_offsets(op.dst))
+                if run is None
+                else run_segment(run)
+            )
         params = pack_segments(items, with_src=False)
         params["dst_bstride"] = np.array([layout.bstride(op.dst) for op in ops])
         params["value"] = np.array([op.value for op in ops], dtype=np.float64)
         return params
+
+
+def unit_run(sig, layout: Layout) -> tuple[int, int] | None:
+    """(first arena offset, length) of a signal whose elements are one unit-stride run
+    of the arena (most vectors), else None."""
+    ref = layout.vec_ref(sig)
+    if ref is None or (ref[2] != 1 and ref[1] > 1):
+        return None
+    return ref[0], ref[1]
+
+
+def run_segment(dst: tuple[int, int], src: tuple[int, int] | None = None):
+    """`segments` of one unit-stride run (of ``dst``, and ``src`` of the same length):
+    what it would find, without the element offsets."""
+    start, length = dst
+    if length == 0:
+        return segments(np.zeros(0), None if src is None else np.zeros(0))
+    single = np.array([start]), np.array([length])
+    return (*single, None if src is None else np.array([src[0]]))
+
+
+def copy_runs(op: Copy, layout: Layout):
+    """(dst, src) `unit_run`s of a copy of a whole signal into one of the same size,
+    else None (slices, broadcasting, strides: see `copy_offsets`)."""
+    if op.src_slice is not None or op.dst_slice is not None:
+        return None
+    dst, src = unit_run(op.dst, layout), unit_run(op.src, layout)
+    if dst is None or src is None or dst[1] != src[1]:
+        return None
+    return dst, src
 
 
 def copy_offsets(op: Copy, layout: Layout):
@@ -101,6 +138,12 @@ class CopyLowering(Lowering):
     def group_key(self, op, layout):
         if not (layout.is_dense_float(op.src) and layout.is_dense_float(op.dst)):
             return None
+        runs = copy_runs(op, layout)
+        if runs is not None:
+            (dst, n), (src, _) = runs
+            if op.src.base is op.dst.base and dst < src + n and src < dst + n:
+                return None  # overlapping copies need numpy's buffering semantics
+            return (self.kind, op.inc)
         try:
             dst, src = copy_offsets(op, layout)
         except (IndexError, ValueError):
@@ -114,8 +157,12 @@ class CopyLowering(Lowering):
     def lower(self, ops, layout):
         items = []
         for op in ops:
-            dst, src = copy_offsets(op, layout)
-            items.append(segments(dst, src))
+            runs = copy_runs(op, layout)
+            items.append(
+                segments(*copy_offsets(op, layout))
+                if runs is None
+                else run_segment(*runs)
+            )
         params = pack_segments(items, with_src=True)
         params["src_bstride"] = np.array([layout.bstride(op.src) for op in ops])
         params["dst_bstride"] = np.array([layout.bstride(op.dst) for op in ops])
