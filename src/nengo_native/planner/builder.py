@@ -1,21 +1,25 @@
-"""nengo's builder, with two repeated costs of solving decoders removed (same numbers).
+"""nengo's builder, with repeated costs removed (same numbers).
 
 Most of a first build is nengo's decoder solving: evaluating the connection's function
 at each evaluation point, the neurons' rates at those points, and the solver. Two parts
 of it repeat work whose result is already known:
 
 - ``get_targets`` reads ``conn.function`` through nengo's parameter descriptor once per
-  evaluation point; here it is read once per connection.
+  evaluation point, and stores the outputs one by one; here it is read once per
+  connection, and outputs that are all numbers or all sequences of one length become an
+  array in one call.
 - Each decoded connection from an ensemble computes the ensemble's rates at its
   evaluation points again, although connections that use the ensemble's own points get
   the same matrix; here it is kept until the ensemble's last such connection is built
   (nengo's networks often make an ensemble's outputs far apart: an EnsembleArray adds
   one output function to all its ensembles, then the next).
 
-- nengo makes each connection's and ensemble's generator with ``RandomState(seed)``,
-  which seeds a new MT19937 from the operating system's entropy through a SeedSequence
-  (about 60 of its 90 us) before the legacy seeding of ``seed`` overwrites that state;
-  here the generators are seeded once, into the same state.
+Two more are numpy's, in nengo's use of it:
+
+- nengo makes each ensemble's, neuron population's and connection's generator with
+  ``RandomState(seed)``, which seeds a new MT19937 from the operating system's entropy
+  through a SeedSequence (about 60 of its 90 us) before the legacy seeding of ``seed``
+  overwrites that state; here the generators are seeded once, into the same state.
 - nengo's distributions shuffle evaluation points and encoders with
   ``RandomState.shuffle``, which moves the rows of a 2-D array one at a time (about
   0.35 ms for an ensemble's 750 points, 10-20% of a build of many small ensembles).
@@ -63,10 +67,10 @@ from numpy.random.bit_generator import ISeedSequence
 _KEPT_BYTES = 256 * 2**20
 
 
-# The nengo releases whose ensemble build `_build_ensemble` reproduces (checked operator
-# for operator by tests/planner/test_builder.py), and whose connection build reads the
-# connection's seed once, for its generator (see `_build_connection`); others get
-# nengo's own builds.
+# The nengo releases whose ensemble and neuron builds `_build_ensemble` and
+# `_build_neurons` reproduce (checked operator for operator by
+# tests/planner/test_builder.py), and whose connection build reads the connection's seed
+# once, for its generator (see `_build_connection`); others get nengo's own builds.
 _NENGO_BUILDS_CHECKED = ("4.1.",)
 
 
