@@ -173,99 +173,86 @@ void row_dots_fast(const T* a, int64_t kstride, const int64_t* ptr, const int64_
   });
 }
 
+// column_axpys_fast's arguments, handed to its loops by value: captured by reference in
+// the dispatch lambda, they were reloaded from memory after each store.
+template <typename T>
+struct ColumnAxpys {
+  const T* a;
+  int64_t kstride;
+  const int64_t *ptr, *idx;
+  int64_t row_begin, row_end, rows;
+  const T* x;
+  int64_t x_stride, x_bstride, batch;
+  T* y;
+  int64_t y_bstride;
+  const T* data;
+  const int64_t* init;
+};
+
 // Whole vectors of a row column_axpys_held keeps in registers (a 64-neuron ensemble's in
 // float).
 constexpr int kHeldVectors = 8;
 
-// column_axpys_rows for rows of NV whole vectors and a partial one: each item's row is
-// summed in registers over the row's blocks, in the order the loop through memory adds
-// them, and stored once.
+// column_axpys_rows for rows of nv <= NV whole vectors and a partial one: each item's
+// row is summed in registers over the row's blocks, in the order the loop through memory
+// adds them, and stored once.
 template <int NV, typename T>
-NENGO_NATIVE_INLINE void column_axpys_held(const T* a, int64_t kstride, const int64_t* ptr,
-                                           const int64_t* idx, int64_t row_begin,
-                                           int64_t row_end, int64_t rows, const T* x,
-                                           int64_t x_stride, int64_t x_bstride, int64_t batch,
-                                           T* y, int64_t y_bstride, const T* data,
-                                           const int64_t* init) {
+NENGO_NATIVE_INLINE void column_axpys_held(int nv, const ColumnAxpys<T> p) {
+  if constexpr (NV > 0) {
+    if (nv < NV) return column_axpys_held<NV - 1>(nv, p);
+  }
   using V = vmath::V<T>;
   constexpr int64_t W = vmath::kWidth<T>;
-  for (int64_t b = 0; b < batch; ++b) {
-    const T* xb = x + b * x_bstride;
-    for (int64_t row = row_begin; row < row_end; ++row) {
-      T* yb = y + row * rows + b * y_bstride;
-      const T* from = init && init[row] >= 0 ? data + init[row] : yb;
+  for (int64_t b = 0; b < p.batch; ++b) {
+    const T* xb = p.x + b * p.x_bstride;
+    for (int64_t row = p.row_begin; row < p.row_end; ++row) {
+      T* yb = p.y + row * p.rows + b * p.y_bstride;
+      const T* from = p.init && p.init[row] >= 0 ? p.data + p.init[row] : yb;
       V acc[NV > 0 ? NV : 1];
       for (int v = 0; v < NV; ++v) acc[v] = load(from + v * W);
       T tail[W];
-      for (int64_t r = NV * W; r < rows; ++r) tail[r - NV * W] = from[r];
-      for (int64_t k = ptr[row]; k < ptr[row + 1]; ++k) {
-        const T c = xb[idx[k] * x_stride];
+      for (int64_t r = NV * W; r < p.rows; ++r) tail[r - NV * W] = from[r];
+      for (int64_t k = p.ptr[row]; k < p.ptr[row + 1]; ++k) {
+        const T c = xb[p.idx[k] * p.x_stride];
         if (c == T(0)) continue;  // a silent input (most spikes) adds nothing
-        const T* column = a + k * kstride;
+        const T* column = p.a + k * p.kstride;
         const V cv = splat(c);
         for (int v = 0; v < NV; ++v) acc[v] += load(column + v * W) * cv;
-        for (int64_t r = NV * W; r < rows; ++r) tail[r - NV * W] += column[r] * c;
+        for (int64_t r = NV * W; r < p.rows; ++r) tail[r - NV * W] += column[r] * c;
       }
       for (int v = 0; v < NV; ++v) store(yb + v * W, acc[v]);
-      for (int64_t r = NV * W; r < rows; ++r) yb[r] = tail[r - NV * W];
+      for (int64_t r = NV * W; r < p.rows; ++r) yb[r] = tail[r - NV * W];
     }
   }
 }
 
-// column_axpys_held<nv> for nv <= NV.
-template <int NV, typename T>
-NENGO_NATIVE_INLINE void column_axpys_held_upto(int nv, const T* a, int64_t kstride,
-                                                const int64_t* ptr, const int64_t* idx,
-                                                int64_t row_begin, int64_t row_end,
-                                                int64_t rows, const T* x, int64_t x_stride,
-                                                int64_t x_bstride, int64_t batch, T* y,
-                                                int64_t y_bstride, const T* data,
-                                                const int64_t* init) {
-  if constexpr (NV > 0) {
-    if (nv < NV)
-      return column_axpys_held_upto<NV - 1>(nv, a, kstride, ptr, idx, row_begin, row_end, rows,
-                                            x, x_stride, x_bstride, batch, y, y_bstride, data,
-                                            init);
-  }
-  column_axpys_held<NV>(a, kstride, ptr, idx, row_begin, row_end, rows, x, x_stride, x_bstride,
-                        batch, y, y_bstride, data, init);
-}
-
-// column_axpys_fast's loops, with every argument a value: used inside the dispatch lambda,
-// captured by reference, they were reloaded from memory after each store.
+// column_axpys_fast's loops.
 template <typename T>
-NENGO_NATIVE_INLINE void column_axpys_rows(const T* a, int64_t kstride, const int64_t* ptr,
-                                           const int64_t* idx, int64_t row_begin,
-                                           int64_t row_end, int64_t rows, const T* x,
-                                           int64_t x_stride, int64_t x_bstride, int64_t batch,
-                                           T* y, int64_t y_bstride, const T* data,
-                                           const int64_t* init) {
+NENGO_NATIVE_INLINE void column_axpys_rows(const ColumnAxpys<T> p) {
   using V = vmath::V<T>;
   constexpr int64_t W = vmath::kWidth<T>;
   // Item by item: in the throughput mode's item-major layout an item's rows lie together,
   // while one row's items are an item's whole footprint apart.
-  if (rows < (kHeldVectors + 1) * W)
-    return column_axpys_held_upto<kHeldVectors>(rows / W, a, kstride, ptr, idx, row_begin,
-                                                row_end, rows, x, x_stride, x_bstride, batch, y,
-                                                y_bstride, data, init);
-  for (int64_t b = 0; b < batch; ++b) {
-    const T* xb = x + b * x_bstride;
-    for (int64_t row = row_begin; row < row_end; ++row) {
-      T* yb = y + row * rows + b * y_bstride;
-      if (init && init[row] >= 0) {  // set just before the row's sums, still in cache
-        const T* from = data + init[row];
+  if (p.rows < (kHeldVectors + 1) * W)
+    return column_axpys_held<kHeldVectors>(static_cast<int>(p.rows / W), p);
+  for (int64_t b = 0; b < p.batch; ++b) {
+    const T* xb = p.x + b * p.x_bstride;
+    for (int64_t row = p.row_begin; row < p.row_end; ++row) {
+      T* yb = p.y + row * p.rows + b * p.y_bstride;
+      if (p.init && p.init[row] >= 0) {  // set just before the row's sums, still in cache
+        const T* from = p.data + p.init[row];
         int64_t r = 0;
-        for (; r + W <= rows; r += W) store(yb + r, load(from + r));
-        for (; r < rows; ++r) yb[r] = from[r];
+        for (; r + W <= p.rows; r += W) store(yb + r, load(from + r));
+        for (; r < p.rows; ++r) yb[r] = from[r];
       }
-      for (int64_t k = ptr[row]; k < ptr[row + 1]; ++k) {
-        const T c = xb[idx[k] * x_stride];
+      for (int64_t k = p.ptr[row]; k < p.ptr[row + 1]; ++k) {
+        const T c = xb[p.idx[k] * p.x_stride];
         if (c == T(0)) continue;  // a silent input (most spikes) adds nothing
-        const T* column = a + k * kstride;
+        const T* column = p.a + k * p.kstride;
         const V cv = splat(c);
         int64_t r = 0;
-        for (; r + W <= rows; r += W) store(yb + r, load(yb + r) + load(column + r) * cv);
-        for (; r < rows; ++r) yb[r] += column[r] * c;
+        for (; r + W <= p.rows; r += W) store(yb + r, load(yb + r) + load(column + r) * cv);
+        for (; r < p.rows; ++r) yb[r] += column[r] * c;
       }
     }
   }
@@ -276,10 +263,9 @@ void column_axpys_fast(const T* a, int64_t kstride, const int64_t* ptr, const in
                        int64_t row_begin, int64_t row_end, int64_t rows, const T* x,
                        int64_t x_stride, int64_t x_bstride, int64_t batch, T* y,
                        int64_t y_bstride, const T* data, const int64_t* init) {
-  vmath::on_best_isa([&] {
-    column_axpys_rows(a, kstride, ptr, idx, row_begin, row_end, rows, x, x_stride, x_bstride,
-                      batch, y, y_bstride, data, init);
-  });
+  const ColumnAxpys<T> args{a,        kstride,   ptr,   idx, row_begin, row_end, rows, x,
+                            x_stride, x_bstride, batch, y,   y_bstride, data,    init};
+  vmath::on_best_isa([&] { column_axpys_rows(args); });
 }
 
 #define NENGO_NATIVE_DOT_FAST(T)                                                          \

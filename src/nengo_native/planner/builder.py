@@ -59,7 +59,6 @@ from nengo.exceptions import BuildError
 from nengo.neurons import Direct
 from nengo.solvers import Solver
 from nengo.transforms import Dense
-from nengo.utils.numpy import is_array_like
 from numpy.random.bit_generator import ISeedSequence
 
 # Bytes of rate matrices (evaluation points x neurons) kept at once: those of a few
@@ -140,7 +139,7 @@ def connection_targets(conn, eval_points: np.ndarray, dtype) -> np.ndarray:
     shape = (len(points), conn.size_mid)
     if (
         targets is not None
-        and targets.shape in (shape, shape[:1] if shape[1] == 1 else shape)
+        and (targets.shape == shape or (shape[1] == 1 and targets.shape == shape[:1]))
         and not np.isnan(targets).any()  # a None becomes NaN; below, it is an error
     ):
         return targets.reshape(shape)
@@ -277,7 +276,7 @@ class NativeBuilder(Builder):
                 raise BuildError(
                     f"State name '{key}' overlaps with existing signal name"
                 )
-            if is_array_like(init):
+            if npext.is_array_like(init):
                 signals[key] = state[key] = Signal(
                     initial_value=init, name=f"{neurons}.{key}"
                 )

@@ -83,10 +83,10 @@ class ResetLowering(Lowering):
 
 
 def unit_run(sig, layout: Layout) -> tuple[int, int] | None:
-    """(first arena offset, length) of a signal whose elements are one unit-stride run
-    of the arena (most vectors), else None."""
+    """(first arena offset, length) of a non-empty signal whose elements are one
+    unit-stride run of the arena (most vectors), else None."""
     ref = layout.vec_ref(sig)
-    if ref is None or (ref[2] != 1 and ref[1] > 1):
+    if ref is None or ref[1] == 0 or (ref[2] != 1 and ref[1] > 1):
         return None
     return ref[0], ref[1]
 
@@ -95,10 +95,11 @@ def run_segment(dst: tuple[int, int], src: tuple[int, int] | None = None):
     """`segments` of one unit-stride run (of ``dst``, and ``src`` of the same length):
     what it would find, without the element offsets."""
     start, length = dst
-    if length == 0:
-        return segments(np.zeros(0), None if src is None else np.zeros(0))
-    single = np.array([start]), np.array([length])
-    return (*single, None if src is None else np.array([src[0]]))
+    return (
+        np.array([start]),
+        np.array([length]),
+        None if src is None else np.array([src[0]]),
+    )
 
 
 def copy_runs(op: Copy, layout: Layout):
