@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -66,14 +67,15 @@ NENGO_NATIVE_INLINE void scatter(T* p, const int32_t* idx, int64_t m, vmath::V<T
   for (int64_t i = 0; i < m; ++i) p[idx[i]] = v[i];
 }
 
+// Terms of expm1(x) = x (1 + x/2 + x^2/6 + ...) the branch-free LIF update sums: enough
+// for double's precision over |x| <= 1 (a decay over at most one time constant per step).
+constexpr int kMaxExpm1Terms = 20;
+// Terms of 2 atanh(s) = 2 s (1 + s^2/3 + s^4/5 + ...) for |s| <= kAtanhSeriesBound.
+constexpr int kMaxAtanhTerms = 12;
+constexpr double kAtanhSeriesBound = 0.172;
+
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && defined(__ELF__)
 #define NENGO_NATIVE_LIF_AVX512 1
-// Terms of expm1(x) = x (1 + x/2 + x^2/6 + ...) the AVX-512 LIF path sums: enough for
-// float's precision over |x| <= 1 (a decay over at most one time constant per step).
-constexpr int kMaxExpm1Terms = 10;
-// Terms of 2 atanh(s) = 2 s (1 + s^2/3 + s^4/5 + ...) for |s| <= kAtanhSeriesBound.
-constexpr int kMaxAtanhTerms = 5;
-constexpr double kAtanhSeriesBound = 0.172;
 #else
 #define NENGO_NATIVE_LIF_AVX512 0
 #endif
@@ -85,23 +87,25 @@ void block_avx512(const LifFastCore<float>& c, int64_t n, const float* j, float*
                   float* rt);
 #endif
 
-// nengo's LIF update with vector transcendentals. The common case (a neuron outside its
-// refractory period, or inside it for the whole step) needs no transcendental: one vector
-// pass does it and lists the neurons whose refractory period ends inside the step (their
-// decay needs expm1) and those that spike (their spike time needs log). Those lists are
-// then processed W at a time in vector lanes too.
+// nengo's LIF update with vector transcendentals, two ways. Where a step is at most one
+// time constant (dt <= tau_rc), every neuron runs the same branch-free lanes (block_lanes,
+// or block_avx512 for float on an AVX-512 CPU): the decay factor is a short polynomial
+// and the spike time a short series, both to T's precision. Otherwise the common case (a
+// neuron outside its refractory period, or inside it for the whole step) needs no
+// transcendental: one vector pass does it and lists the neurons whose refractory period
+// ends inside the step (their decay needs expm1) and those that spike (their spike time
+// needs log), which are then processed W at a time in vector lanes too (block_lists).
 template <typename T>
 struct LifFastCore {
   T dt, tau_rc, neg_inv_tau_rc, tau_ref, min_voltage, spike, decay;
-#if NENGO_NATIVE_LIF_AVX512
-  // float on an AVX-512 CPU: every neuron in 16 lanes, no lists (see block_avx512).
+  // The branch-free update's series (expm1_terms is 0 where it does not apply).
   int expm1_terms = 0;
-  float expm1_coef[kMaxExpm1Terms] = {};
-  // The spike time's tau_rc 2 atanh(s) series, for |s| <= atanh_bound (block_avx512).
+  T expm1_coef[kMaxExpm1Terms] = {};
+  // The spike time's tau_rc 2 atanh(s) series, for |s| <= atanh_bound.
   int atanh_terms = 0;
-  float atanh_coef[kMaxAtanhTerms] = {};
-  float atanh_bound = 0;
-#endif
+  T atanh_coef[kMaxAtanhTerms] = {};
+  T atanh_bound = 0;
+  bool avx512 = false;
   LifFastCore(double dt_, double tau_rc_, double tau_ref_, double min_voltage_, double amplitude)
       : dt(T(dt_)),
         tau_rc(T(tau_rc_)),
@@ -110,39 +114,39 @@ struct LifFastCore {
         min_voltage(T(min_voltage_)),
         spike(T(amplitude / dt_)),
         decay(T(std::expm1(-dt_ / tau_rc_))) {
-#if NENGO_NATIVE_LIF_AVX512
     const double x = dt_ / tau_rc_;
-    if (std::is_same_v<T, float> && vmath::cpu_isa() == vmath::Isa::kAvx512 && x <= 1.0) {
-      // Terms of each series until the next is below half a float ulp (relative) at
-      // the largest argument: every term costs a multiply-add for every neuron.
-      constexpr double kHalfUlp = 0x1p-24;
-      // expm1(-d / tau_rc) = d q(d), q's coefficients (-1 / tau_rc)^(k + 1) / (k + 1)!
-      // (the scaling of d is in them, one multiply fewer per neuron).
-      double factorial = 1.0, power = 1.0, scale = 1.0;
-      for (int k = 0; k < kMaxExpm1Terms; ++k) {
-        factorial *= k + 1;
-        scale *= -1.0 / tau_rc_;
-        expm1_coef[k] = static_cast<float>(scale / factorial);
-        expm1_terms = k + 1;
-        power *= x;
-        if (power / (factorial * (k + 2)) < kHalfUlp) break;
-      }
-      // A neuron that starts the step at or below threshold (v0 <= 1) ends it at most
-      // a = 1 - exp(-dt / tau_rc) of the way from v0 to j, so its spike has
-      // s <= a / (2 - a) (0.025 at dt / tau_rc = 0.05); a bit of room for rounding.
-      const double a = -std::expm1(-x);
-      const double bound = std::min(1.01 * a / (2.0 - a), kAtanhSeriesBound);
-      const double z = bound * bound;
-      power = 1.0;
-      // tau_rc 2 atanh(s) = s a(s^2), a's coefficients tau_rc 2 / (2k + 1)
-      for (int k = 0; k < kMaxAtanhTerms; ++k) {
-        atanh_coef[k] = static_cast<float>(tau_rc_ * 2.0 / (2 * k + 1));
-        atanh_terms = k + 1;
-        power *= z;
-        if (power / (2 * k + 3) < kHalfUlp) break;
-      }
-      atanh_bound = static_cast<float>(bound);
+    if (!(x <= 1.0)) return;
+    // Terms of each series until the next is below half an ulp (relative) at the largest
+    // argument: every term costs a multiply-add for every neuron.
+    constexpr double kHalfUlp = std::numeric_limits<T>::epsilon() / 2;
+    // expm1(-d / tau_rc) = d q(d), q's coefficients (-1 / tau_rc)^(k + 1) / (k + 1)!
+    // (the scaling of d is in them, one multiply fewer per neuron).
+    double factorial = 1.0, power = 1.0, scale = 1.0;
+    for (int k = 0; k < kMaxExpm1Terms; ++k) {
+      factorial *= k + 1;
+      scale *= -1.0 / tau_rc_;
+      expm1_coef[k] = static_cast<T>(scale / factorial);
+      expm1_terms = k + 1;
+      power *= x;
+      if (power / (factorial * (k + 2)) < kHalfUlp) break;
     }
+    // A neuron that starts the step at or below threshold (v0 <= 1) ends it at most
+    // a = 1 - exp(-dt / tau_rc) of the way from v0 to j, so its spike has
+    // s <= a / (2 - a) (0.025 at dt / tau_rc = 0.05); a bit of room for rounding.
+    const double a = -std::expm1(-x);
+    const double bound = std::min(1.01 * a / (2.0 - a), kAtanhSeriesBound);
+    const double z = bound * bound;
+    power = 1.0;
+    // tau_rc 2 atanh(s) = s a(s^2), a's coefficients tau_rc 2 / (2k + 1)
+    for (int k = 0; k < kMaxAtanhTerms; ++k) {
+      atanh_coef[k] = static_cast<T>(tau_rc_ * 2.0 / (2 * k + 1));
+      atanh_terms = k + 1;
+      power *= z;
+      if (power / (2 * k + 3) < kHalfUlp) break;
+    }
+    atanh_bound = static_cast<T>(bound);
+#if NENGO_NATIVE_LIF_AVX512
+    avx512 = std::is_same_v<T, float> && vmath::cpu_isa() == vmath::Isa::kAvx512;
 #endif
   }
 
@@ -154,10 +158,74 @@ struct LifFastCore {
 
   NENGO_NATIVE_INLINE void block(int64_t n, const T* __restrict j, T* __restrict out,
                                  T* __restrict v, T* __restrict rt) const {
+    if (expm1_terms == 0) return block_lists(n, j, out, v, rt);
 #if NENGO_NATIVE_LIF_AVX512
     if constexpr (std::is_same_v<T, float>)
-      if (expm1_terms > 0) return block_avx512(*this, n, j, out, v, rt);
+      if (avx512) return block_avx512(*this, n, j, out, v, rt);
 #endif
+    block_lanes(n, j, out, v, rt);
+  }
+
+  // Every neuron in the same lanes, W at a time (see block_avx512, its 16-lane twin).
+  NENGO_NATIVE_INLINE void block_lanes(int64_t n, const T* __restrict j, T* __restrict out,
+                                       T* __restrict v, T* __restrict rt) const {
+    using V = vmath::V<T>;
+    using M = vmath::M<T>;
+    constexpr int64_t W = vmath::kWidth<T>;
+    // Locals, not members: the stores through out, v and rt might alias this object, whose
+    // members would then be reloaded for every vector.
+    const int n_expm1 = expm1_terms, n_atanh = atanh_terms;
+    T expm1_c[kMaxExpm1Terms], atanh_c[kMaxAtanhTerms];
+    std::copy_n(expm1_coef, n_expm1, expm1_c);
+    std::copy_n(atanh_coef, n_atanh, atanh_c);
+    const V vdt = splat(dt), vzero = splat(T(0)), vone = splat(T(1)), vspike = splat(spike);
+    const V vmin = splat(min_voltage), bound = splat(atanh_bound), vtau_rc = splat(tau_rc);
+    const V tau_ref_dt = splat(tau_ref + dt);
+    const auto update = [&](const T* pj, T* po, T* pv, T* pr) {
+      const V r = load(pr) - vdt;
+      V d = vdt - r;
+      d = sel(d < vzero, vzero, d);
+      d = sel(d > vdt, vdt, d);
+      V q = splat(expm1_c[n_expm1 - 1]);
+      for (int k = n_expm1 - 2; k >= 0; --k) q = q * d + expm1_c[k];
+      const V jv = load(pj), v0 = load(pv);
+      const V v1 = v0 - (jv - v0) * (d * q);
+      const M s = v1 > T(1);
+      store(po, sel(s, vspike, vzero));
+      // As in block_avx512, the spike time is computed for every vector: a branch on
+      // whether one lane spiked would be mispredicted about half the time.
+      const V sv = (T(1) - v1) / ((T(2) * jv - T(1)) - v1);
+      const V magnitude = sel(sv < vzero, -sv, sv);
+      V spike_r;
+      if (!vmath::any<T>(s & (magnitude > bound))) {
+        const V z = sv * sv;
+        V a = splat(atanh_c[n_atanh - 1]);
+        for (int k = n_atanh - 2; k >= 0; --k) a = a * z + atanh_c[k];
+        spike_r = sv * a + tau_ref_dt;
+      } else {  // a spike far from threshold (a voltage set above 1 from outside)
+        const V ratio = sel(s, (jv - v1) / sel(s, jv - T(1), vone), vone);
+        spike_r = tau_ref_dt + vtau_rc * vmath::log<T>(ratio);
+      }
+      store(pr, sel(s, spike_r, r));
+      store(pv, sel(s, vzero, sel(v1 < vmin, vmin, v1)));
+    };
+    int64_t e = 0;
+    for (; e + W <= n; e += W) update(j + e, out + e, v + e, rt + e);
+    if (e == n) return;
+    // The last few neurons through zero-padded copies (zeros neither spike nor fail).
+    const int64_t m = n - e;
+    T tj[W] = {}, to[W], tv[W] = {}, tr[W] = {};
+    std::copy_n(j + e, m, tj);
+    std::copy_n(v + e, m, tv);
+    std::copy_n(rt + e, m, tr);
+    update(tj, to, tv, tr);
+    std::copy_n(to, m, out + e);
+    std::copy_n(tv, m, v + e);
+    std::copy_n(tr, m, rt + e);
+  }
+
+  NENGO_NATIVE_INLINE void block_lists(int64_t n, const T* __restrict j, T* __restrict out,
+                                       T* __restrict v, T* __restrict rt) const {
     using V = vmath::V<T>;
     using M = vmath::M<T>;
     constexpr int64_t W = vmath::kWidth<T>;
