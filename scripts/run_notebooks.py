@@ -14,6 +14,7 @@ patterns in scripts/nbval-sanitize.cfg; figures are compared by presence only.
 
 import base64
 import os
+import runpy
 import sys
 from pathlib import Path
 
@@ -24,6 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # Figures are stored through the kernel's inline backend; a non-interactive MPLBACKEND
 # (as for nbmake) would leave them out.
 os.environ.pop("MPLBACKEND", None)
+# The same numerics as CI's nbval run (see docs/notebooks/conftest.py).
+runpy.run_path(str(ROOT / "docs" / "notebooks" / "conftest.py"))
 
 
 # The figure of each notebook that docs/index.md shows: its index among the notebook's

@@ -189,9 +189,12 @@ def test_setting_values_are_checked():
 
 
 def test_tutorial_spiking_aware_fine_tuning_lowers_the_spiking_error(tmp_path):
-    """The tutorial network after its rate training (25 epochs): 3 epochs of
+    """The tutorial network after its rate training (25 epochs): 8 epochs of
     spiking-aware fine-tuning on 100-step samples lower the spiking test error
-    over the last 10 steps (issue 17: about 2.94e-3 -> 2.66e-3)."""
+    over the last 10 steps by more than 5%. (How fast it falls depends on the last
+    bits of nengo's build, which follow numpy's transcendental functions: after 3
+    epochs the error was 10% lower where numpy uses AVX-512 (2.94e-3 -> 2.66e-3), 3%
+    lower on an AVX2 CPU; after 8 epochs, 9% lower there.)"""
     from test_trainer import last_steps_mse, tutorial_network
 
     from nengo_native import losses, optimizers
@@ -224,7 +227,7 @@ def test_tutorial_spiking_aware_fine_tuning_lowers_the_spiking_error(tmp_path):
         x = np.tile(rng.uniform(-1, 1, size=(1024, 1, 1)), (1, 100, 1))
         loss = losses.custom(last_steps_mse, gradient=gradient)
         sim.compile(optimizer=optimizers.Adam(0.001), loss={filtered: loss})
-        sim.fit({inp: x}, {filtered: np.sin(x**2)}, epochs=3, verbose=0)
+        sim.fit({inp: x}, {filtered: np.sin(x**2)}, epochs=8, verbose=0)
         sim.compile(loss={filtered: last_steps_mse})
         aware_error = sim.evaluate({inp: test}, test_y)["loss"]
     assert aware_error < 0.95 * rate_error
