@@ -2,9 +2,10 @@
 
 The stored outputs print trained errors and accuracies, which follow the last bits of
 nengo's build: numpy picks its transcendental functions, and OpenBLAS its kernels, by
-the CPU, and an AVX-512 CPU rounds differently from an AVX2 one. Pinning both to their
-AVX2 code gives every x86-64 CPU with AVX2 the same numbers as the stored ones. The
-kernels of the notebooks inherit this process's environment.
+the CPU, and an AVX-512 CPU rounds differently from an AVX2 one (the stored numbers
+differed in the second digit). Pinned to their AVX2 code, both take on an AVX-512 CPU
+the paths they take on an AVX2 one, where the stored outputs were made. The notebooks'
+kernels inherit this process's environment.
 """
 
 import os
