@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "simd.h"
 
@@ -126,12 +127,18 @@ NENGO_NATIVE_INLINE unsigned mask_bits(M<T> m) {
 // Whether any lane of the mask is set.
 template <typename T>
 NENGO_NATIVE_INLINE bool any(M<T> m) {
+#if defined(__SSE2__)
+  __m128i half[2];
+  std::memcpy(half, &m, sizeof half);
+  return _mm_movemask_epi8(_mm_or_si128(half[0], half[1])) != 0;
+#else
   typedef uint64_t U __attribute__((vector_size(32)));  // the size of V<T>
   U u;
   std::memcpy(&u, &m, sizeof u);
   uint64_t acc = 0;
   for (int i = 0; i < 4; ++i) acc |= u[i];
   return acc != 0;
+#endif
 }
 
 // Horner's rule over coefficients c[0] + c[1] x + ... (a polynomial of fixed degree).
@@ -249,12 +256,25 @@ NENGO_NATIVE_INLINE V<T> log1p(V<T> u) {
   return log<T>(w) + lost / w;
 }
 
-// Runtime dispatch for the throughput kernels: `on_best_isa(f)` runs f() compiled for the
-// widest instruction set the running CPU has (AVX-512, AVX2 with FMA, or the baseline the
-// wheel targets), by flattening it into a function built for that target. Unlike the
-// exact kernels' clones, these may differ in rounding between instruction sets: the
-// throughput mode is deterministic per machine, not across machines.
+// Runtime dispatch for the throughput kernels: `on_best_isa(f)` runs f(IsaTag<I>{})
+// compiled for the widest instruction set I the running CPU has (AVX-512, AVX2 with FMA,
+// or the baseline the wheel targets), by flattening it into a function built for that
+// target. Unlike the exact kernels' clones, these may differ in rounding between
+// instruction sets: the throughput mode is deterministic per machine, not across machines.
 enum class Isa { kBaseline, kAvx2, kAvx512 };
+template <Isa I>
+using IsaTag = std::integral_constant<Isa, I>;
+
+// `select` for code that knows its instruction set: the vector ?: is one blend where the
+// set has one (AVX2, AVX-512), while on the SSE2 baseline GCC makes it a branch per lane.
+template <typename T, Isa I>
+NENGO_NATIVE_INLINE V<T> pick(IsaTag<I>, M<T> m, V<T> a, V<T> b) {
+  if constexpr (I == Isa::kBaseline) {
+    return select<T>(m, a, b);
+  } else {
+    return m ? a : b;
+  }
+}
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(__clang__) && \
     defined(__ELF__)
@@ -272,15 +292,15 @@ inline Isa cpu_isa() {
 
 template <typename F>
 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma"), flatten)) void on_avx512(const F& f) {
-  f();
+  f(IsaTag<Isa::kAvx512>{});
 }
 template <typename F>
 __attribute__((target("avx2,fma"), flatten)) void on_avx2(const F& f) {
-  f();
+  f(IsaTag<Isa::kAvx2>{});
 }
 template <typename F>
 __attribute__((flatten)) void on_baseline(const F& f) {
-  f();
+  f(IsaTag<Isa::kBaseline>{});
 }
 
 template <typename F>
@@ -297,7 +317,7 @@ void on_best_isa(const F& f) {
 #else
 template <typename F>
 void on_best_isa(const F& f) {
-  f();
+  f(IsaTag<Isa::kBaseline>{});
 }
 #endif
 

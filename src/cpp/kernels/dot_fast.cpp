@@ -167,7 +167,7 @@ void row_dots_fast(const T* a, int64_t kstride, const int64_t* ptr, const int64_
                    int64_t row_begin, int64_t row_end, int64_t n, const T* x, int64_t x_bstride,
                    int64_t batch, T* y, int64_t y_row_step, int64_t y_bstride, const T* data,
                    const int64_t* init) {
-  vmath::on_best_isa([&] {
+  vmath::on_best_isa([&](auto) {
     row_dots_rows(a, kstride, ptr, idx, row_begin, row_end, n, x, x_bstride, batch, y,
                   y_row_step, y_bstride, data, init);
   });
@@ -265,7 +265,7 @@ void column_axpys_fast(const T* a, int64_t kstride, const int64_t* ptr, const in
                        int64_t y_bstride, const T* data, const int64_t* init) {
   const ColumnAxpys<T> args{a,        kstride,   ptr,   idx, row_begin, row_end, rows, x,
                             x_stride, x_bstride, batch, y,   y_bstride, data,    init};
-  vmath::on_best_isa([&] { column_axpys_rows(args); });
+  vmath::on_best_isa([&](auto) { column_axpys_rows(args); });
 }
 
 #define NENGO_NATIVE_DOT_FAST(T)                                                          \

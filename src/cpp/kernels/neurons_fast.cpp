@@ -156,28 +156,57 @@ struct LifFastCore {
     return (tau_ref + dt) + tau_rc * vmath::log<T>((j - v) / (j - T(1)));
   }
 
-  NENGO_NATIVE_INLINE void block(int64_t n, const T* __restrict j, T* __restrict out,
-                                 T* __restrict v, T* __restrict rt) const {
+  template <vmath::Isa I>
+  NENGO_NATIVE_INLINE void block(vmath::IsaTag<I> isa, int64_t n, const T* __restrict j,
+                                 T* __restrict out, T* __restrict v, T* __restrict rt) const {
     if (expm1_terms == 0) return block_lists(n, j, out, v, rt);
 #if NENGO_NATIVE_LIF_AVX512
     if constexpr (std::is_same_v<T, float>)
       if (avx512) return block_avx512(*this, n, j, out, v, rt);
 #endif
-    block_lanes(n, j, out, v, rt);
+    // The spike time's series holds for every neuron that starts the step at or below
+    // threshold; a chunk with a voltage above it (set from outside) checks every vector.
+    if (!within_threshold(n, v))
+      return block_lanes<kMaxExpm1Terms, kMaxAtanhTerms, true>(isa, n, j, out, v, rt);
+    // The series' lengths in a few sizes (the default tau_rc at dt = 1 ms needs 4 and 3
+    // terms in float, 8 and 5 in double).
+    if (expm1_terms <= 4 && atanh_terms <= 3)
+      return block_lanes<4, 3, false>(isa, n, j, out, v, rt);
+    if (expm1_terms <= 8 && atanh_terms <= 5)
+      return block_lanes<8, 5, false>(isa, n, j, out, v, rt);
+    block_lanes<kMaxExpm1Terms, kMaxAtanhTerms, false>(isa, n, j, out, v, rt);
   }
 
-  // Every neuron in the same lanes, W at a time (see block_avx512, its 16-lane twin).
-  NENGO_NATIVE_INLINE void block_lanes(int64_t n, const T* __restrict j, T* __restrict out,
-                                       T* __restrict v, T* __restrict rt) const {
+  // Whether no voltage in v[0, n) exceeds 1 (NaN counts as within: it cannot spike).
+  NENGO_NATIVE_INLINE static bool within_threshold(int64_t n, const T* v) {
+    constexpr int64_t W = vmath::kWidth<T>;
+    vmath::M<T> above{};
+    int64_t e = 0;
+    for (; e + W <= n; e += W) above |= load(v + e) > T(1);
+    for (; e < n; ++e)
+      if (v[e] > T(1)) return false;
+    return !vmath::any<T>(above);
+  }
+
+  // Every neuron in the same lanes, W at a time (see block_avx512, its 16-lane twin), with
+  // NE and NA terms in the series: fixed lengths keep the coefficients in registers and the
+  // Horner chains free of loop counters. The terms past expm1_terms and atanh_terms are
+  // zero and leave the sums unchanged, so every size gives the same results. Unless
+  // `guarded`, no voltage starts above threshold, so every spike time is in the series'
+  // range.
+  template <int NE, int NA, bool guarded, vmath::Isa I>
+  NENGO_NATIVE_INLINE void block_lanes(vmath::IsaTag<I> isa, int64_t n, const T* __restrict j,
+                                       T* __restrict out, T* __restrict v,
+                                       T* __restrict rt) const {
     using V = vmath::V<T>;
     using M = vmath::M<T>;
     constexpr int64_t W = vmath::kWidth<T>;
+    const auto sel = [isa](M m, V a, V b) { return vmath::pick<T>(isa, m, a, b); };
     // Locals, not members: the stores through out, v and rt might alias this object, whose
     // members would then be reloaded for every vector.
-    const int n_expm1 = expm1_terms, n_atanh = atanh_terms;
-    T expm1_c[kMaxExpm1Terms], atanh_c[kMaxAtanhTerms];
-    std::copy_n(expm1_coef, n_expm1, expm1_c);
-    std::copy_n(atanh_coef, n_atanh, atanh_c);
+    V expm1_c[NE], atanh_c[NA];
+    for (int k = 0; k < NE; ++k) expm1_c[k] = splat(k < expm1_terms ? expm1_coef[k] : T(0));
+    for (int k = 0; k < NA; ++k) atanh_c[k] = splat(k < atanh_terms ? atanh_coef[k] : T(0));
     const V vdt = splat(dt), vzero = splat(T(0)), vone = splat(T(1)), vspike = splat(spike);
     const V vmin = splat(min_voltage), bound = splat(atanh_bound), vtau_rc = splat(tau_rc);
     const V tau_ref_dt = splat(tau_ref + dt);
@@ -186,8 +215,8 @@ struct LifFastCore {
       V d = vdt - r;
       d = sel(d < vzero, vzero, d);
       d = sel(d > vdt, vdt, d);
-      V q = splat(expm1_c[n_expm1 - 1]);
-      for (int k = n_expm1 - 2; k >= 0; --k) q = q * d + expm1_c[k];
+      V q = expm1_c[NE - 1];
+      for (int k = NE - 2; k >= 0; --k) q = q * d + expm1_c[k];
       const V jv = load(pj), v0 = load(pv);
       const V v1 = v0 - (jv - v0) * (d * q);
       const M s = v1 > T(1);
@@ -195,14 +224,18 @@ struct LifFastCore {
       // As in block_avx512, the spike time is computed for every vector: a branch on
       // whether one lane spiked would be mispredicted about half the time.
       const V sv = (T(1) - v1) / ((T(2) * jv - T(1)) - v1);
-      const V magnitude = sel(sv < vzero, -sv, sv);
-      V spike_r;
-      if (!vmath::any<T>(s & (magnitude > bound))) {
+      const auto series = [&] {
         const V z = sv * sv;
-        V a = splat(atanh_c[n_atanh - 1]);
-        for (int k = n_atanh - 2; k >= 0; --k) a = a * z + atanh_c[k];
-        spike_r = sv * a + tau_ref_dt;
-      } else {  // a spike far from threshold (a voltage set above 1 from outside)
+        V a = atanh_c[NA - 1];
+        for (int k = NA - 2; k >= 0; --k) a = a * z + atanh_c[k];
+        return sv * a + tau_ref_dt;
+      };
+      V spike_r;
+      if constexpr (!guarded) {
+        spike_r = series();
+      } else if (!vmath::any<T>(s & (sel(sv < vzero, -sv, sv) > bound))) {
+        spike_r = series();
+      } else {  // a spike far from threshold
         const V ratio = sel(s, (jv - v1) / sel(s, jv - T(1), vone), vone);
         spike_r = tau_ref_dt + vtau_rc * vmath::log<T>(ratio);
       }
@@ -394,8 +427,10 @@ struct LifFast {
       {"tau_rc", "tau_ref", "min_voltage", "amplitude"}};
   LifFastCore<T> core;
   LifFast(const std::array<double, 4>& p, double dt) : core(dt, p[0], p[1], p[2], p[3]) {}
-  NENGO_NATIVE_INLINE void block(int64_t n, const T* j, T* out, T* v, T* rt) const {
-    core.block(n, j, out, v, rt);
+  template <vmath::Isa I>
+  NENGO_NATIVE_INLINE void block(vmath::IsaTag<I> isa, int64_t n, const T* j, T* out, T* v,
+                                 T* rt) const {
+    core.block(isa, n, j, out, v, rt);
   }
 };
 
@@ -409,11 +444,12 @@ struct AdaptiveLifFast {
   T rate, inc_n;
   AdaptiveLifFast(const std::array<double, 6>& p, double dt)
       : core(dt, p[0], p[1], p[2], p[3]), rate(T(dt / p[4])), inc_n(T(p[5])) {}
-  NENGO_NATIVE_INLINE void block(int64_t n, const T* __restrict j, T* __restrict out, T* v,
-                                 T* rt, T* __restrict a) const {
+  template <vmath::Isa I>
+  NENGO_NATIVE_INLINE void block(vmath::IsaTag<I> isa, int64_t n, const T* __restrict j,
+                                 T* __restrict out, T* v, T* rt, T* __restrict a) const {
     T j_in[kChunk];
     for (int64_t e = 0; e < n; ++e) j_in[e] = j[e] - a[e];
-    core.block(n, j_in, out, v, rt);
+    core.block(isa, n, j_in, out, v, rt);
     for (int64_t e = 0; e < n; ++e) a[e] = a[e] + rate * (inc_n * out[e] - a[e]);
   }
 };
@@ -456,8 +492,8 @@ template <typename M>
 struct HasLanes<M, std::void_t<decltype(&M::slope_lanes)>> : std::true_type {};
 
 // n <= kChunk neurons at unit stride.
-template <typename Model, typename T, size_t... I>
-NENGO_NATIVE_INLINE void forward_unit(const Model& m, int64_t n, const T* j, T* out,
+template <typename Model, typename Isa, typename T, size_t... I>
+NENGO_NATIVE_INLINE void forward_unit(const Model& m, Isa isa, int64_t n, const T* j, T* out,
                                       const std::array<T*, sizeof...(I)>& s,
                                       std::index_sequence<I...>) {
   if constexpr (HasLanes<Model>::value) {
@@ -473,7 +509,7 @@ NENGO_NATIVE_INLINE void forward_unit(const Model& m, int64_t n, const T* j, T* 
     else
       store_part(out, m.lanes(load_part(j, n, T(0))), n);
   } else {
-    m.block(n, j, out, s[I]...);
+    m.block(isa, n, j, out, s[I]...);
   }
 }
 
@@ -592,8 +628,8 @@ void FastNeuronKernel<T, Model>::run_segment(const Context<T>& ctx, const Segmen
     std::array<T*, kStates> ps{};
     for (size_t k = 0; k < kStates; ++k) ps[k] = at(*refs[k]);
     if (unit) {
-      vmath::on_best_isa([&] {
-        forward_unit(m, n, pj, po, ps, std::make_index_sequence<kStates>{});
+      vmath::on_best_isa([&](auto isa) {
+        forward_unit(m, isa, n, pj, po, ps, std::make_index_sequence<kStates>{});
       });
       continue;
     }
@@ -605,8 +641,8 @@ void FastNeuronKernel<T, Model>::run_segment(const Context<T>& ctx, const Segmen
       pss[k] = ss[k];
       for (int64_t e = 0; e < n; ++e) ss[k][e] = ps[k][e * refs[k]->stride];
     }
-    vmath::on_best_isa([&] {
-      forward_unit(m, n, sj, so, pss, std::make_index_sequence<kStates>{});
+    vmath::on_best_isa([&](auto isa) {
+      forward_unit(m, isa, n, sj, so, pss, std::make_index_sequence<kStates>{});
     });
     for (int64_t e = 0; e < n; ++e) po[e * o.stride] = so[e];
     for (size_t k = 0; k < kStates; ++k)
@@ -670,7 +706,7 @@ void FastNeuronKernel<T, Model>::backward(const Context<T>& ctx, T* grad) {
         const int64_t oo = o.off + (run ? c : seg.b * o.bstride + c * o.stride);
         if (j.stride == 1 && o.stride == 1) {
           vmath::on_best_isa(
-              [&] { backward_unit(m, n, ctx.data + oj, grad + oj, grad + oo); });
+              [&](auto) { backward_unit(m, n, ctx.data + oj, grad + oj, grad + oo); });
           continue;
         }
         T sj[kChunk], sgj[kChunk], sgo[kChunk];
@@ -679,7 +715,7 @@ void FastNeuronKernel<T, Model>::backward(const Context<T>& ctx, T* grad) {
           sgj[e] = grad[oj + e * j.stride];
           sgo[e] = grad[oo + e * o.stride];
         }
-        vmath::on_best_isa([&] { backward_unit(m, n, sj, sgj, sgo); });
+        vmath::on_best_isa([&](auto) { backward_unit(m, n, sj, sgj, sgo); });
         for (int64_t e = 0; e < n; ++e) {
           grad[oj + e * j.stride] = sgj[e];
           grad[oo + e * o.stride] = sgo[e];
