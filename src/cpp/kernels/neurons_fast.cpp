@@ -166,15 +166,14 @@ struct LifFastCore {
 #endif
     // The spike time's series holds for every neuron that starts the step at or below
     // threshold; a chunk with a voltage above it (set from outside) checks every vector.
-    if (!within_threshold(n, v))
-      return block_lanes<kMaxExpm1Terms, kMaxAtanhTerms, true>(isa, n, j, out, v, rt);
-    // The series' lengths in a few sizes (the default tau_rc at dt = 1 ms needs 4 and 3
-    // terms in float, 8 and 5 in double).
-    if (expm1_terms <= 4 && atanh_terms <= 3)
-      return block_lanes<4, 3, false>(isa, n, j, out, v, rt);
-    if (expm1_terms <= 8 && atanh_terms <= 5)
-      return block_lanes<8, 5, false>(isa, n, j, out, v, rt);
-    block_lanes<kMaxExpm1Terms, kMaxAtanhTerms, false>(isa, n, j, out, v, rt);
+    // The series' lengths at the default tau_rc and dt = 1 ms have their own loop (4 and 3
+    // terms in float, 8 and 5 in double); other lengths are counted at run time.
+    const bool within = within_threshold(n, v);
+    constexpr int kExpm1 = std::is_same_v<T, float> ? 4 : 8;
+    constexpr int kAtanh = std::is_same_v<T, float> ? 3 : 5;
+    if (within && expm1_terms <= kExpm1 && atanh_terms <= kAtanh)
+      return block_lanes<kExpm1, kAtanh>(isa, n, j, out, v, rt, false);
+    block_lanes<0, 0>(isa, n, j, out, v, rt, !within);
   }
 
   // Whether no voltage in v[0, n) exceeds 1 (NaN counts as within: it cannot spike).
@@ -189,24 +188,25 @@ struct LifFastCore {
   }
 
   // Every neuron in the same lanes, W at a time (see block_avx512, its 16-lane twin), with
-  // NE and NA terms in the series: fixed lengths keep the coefficients in registers and the
-  // Horner chains free of loop counters. The terms past expm1_terms and atanh_terms are
-  // zero and leave the sums unchanged, so every size gives the same results. Unless
+  // NE and NA terms in the series (0: expm1_terms and atanh_terms). Fixed lengths keep the
+  // coefficients in registers and the Horner chains free of loop counters; the terms past
+  // expm1_terms and atanh_terms are zero and leave the sums unchanged. Unless
   // `guarded`, no voltage starts above threshold, so every spike time is in the series'
   // range.
-  template <int NE, int NA, bool guarded, vmath::Isa I>
+  template <int NE, int NA, vmath::Isa I>
   NENGO_NATIVE_INLINE void block_lanes(vmath::IsaTag<I> isa, int64_t n, const T* __restrict j,
-                                       T* __restrict out, T* __restrict v,
-                                       T* __restrict rt) const {
+                                       T* __restrict out, T* __restrict v, T* __restrict rt,
+                                       bool guarded) const {
     using V = vmath::V<T>;
     using M = vmath::M<T>;
     constexpr int64_t W = vmath::kWidth<T>;
     const auto sel = [isa](M m, V a, V b) { return vmath::pick<T>(isa, m, a, b); };
     // Locals, not members: the stores through out, v and rt might alias this object, whose
     // members would then be reloaded for every vector.
-    V expm1_c[NE], atanh_c[NA];
-    for (int k = 0; k < NE; ++k) expm1_c[k] = splat(k < expm1_terms ? expm1_coef[k] : T(0));
-    for (int k = 0; k < NA; ++k) atanh_c[k] = splat(k < atanh_terms ? atanh_coef[k] : T(0));
+    const int ne = NE > 0 ? NE : expm1_terms, na = NA > 0 ? NA : atanh_terms;
+    V expm1_c[NE > 0 ? NE : kMaxExpm1Terms], atanh_c[NA > 0 ? NA : kMaxAtanhTerms];
+    for (int k = 0; k < ne; ++k) expm1_c[k] = splat(k < expm1_terms ? expm1_coef[k] : T(0));
+    for (int k = 0; k < na; ++k) atanh_c[k] = splat(k < atanh_terms ? atanh_coef[k] : T(0));
     const V vdt = splat(dt), vzero = splat(T(0)), vone = splat(T(1)), vspike = splat(spike);
     const V vmin = splat(min_voltage), bound = splat(atanh_bound), vtau_rc = splat(tau_rc);
     const V tau_ref_dt = splat(tau_ref + dt);
@@ -215,8 +215,8 @@ struct LifFastCore {
       V d = vdt - r;
       d = sel(d < vzero, vzero, d);
       d = sel(d > vdt, vdt, d);
-      V q = expm1_c[NE - 1];
-      for (int k = NE - 2; k >= 0; --k) q = q * d + expm1_c[k];
+      V q = expm1_c[ne - 1];
+      for (int k = ne - 2; k >= 0; --k) q = q * d + expm1_c[k];
       const V jv = load(pj), v0 = load(pv);
       const V v1 = v0 - (jv - v0) * (d * q);
       const M s = v1 > T(1);
@@ -226,14 +226,12 @@ struct LifFastCore {
       const V sv = (T(1) - v1) / ((T(2) * jv - T(1)) - v1);
       const auto series = [&] {
         const V z = sv * sv;
-        V a = atanh_c[NA - 1];
-        for (int k = NA - 2; k >= 0; --k) a = a * z + atanh_c[k];
+        V a = atanh_c[na - 1];
+        for (int k = na - 2; k >= 0; --k) a = a * z + atanh_c[k];
         return sv * a + tau_ref_dt;
       };
       V spike_r;
-      if constexpr (!guarded) {
-        spike_r = series();
-      } else if (!vmath::any<T>(s & (sel(sv < vzero, -sv, sv) > bound))) {
+      if (!guarded || !vmath::any<T>(s & (sel(sv < vzero, -sv, sv) > bound))) {
         spike_r = series();
       } else {  // a spike far from threshold
         const V ratio = sel(s, (jv - v1) / sel(s, jv - T(1), vone), vone);
