@@ -224,15 +224,12 @@ struct LifFastCore {
       // As in block_avx512, the spike time is computed for every vector: a branch on
       // whether one lane spiked would be mispredicted about half the time.
       const V sv = (T(1) - v1) / ((T(2) * jv - T(1)) - v1);
-      const auto series = [&] {
+      V spike_r;
+      if (!guarded || !vmath::any<T>(s & (sel(sv < vzero, -sv, sv) > bound))) {
         const V z = sv * sv;
         V a = atanh_c[na - 1];
         for (int k = na - 2; k >= 0; --k) a = a * z + atanh_c[k];
-        return sv * a + tau_ref_dt;
-      };
-      V spike_r;
-      if (!guarded || !vmath::any<T>(s & (sel(sv < vzero, -sv, sv) > bound))) {
-        spike_r = series();
+        spike_r = sv * a + tau_ref_dt;
       } else {  // a spike far from threshold
         const V ratio = sel(s, (jv - v1) / sel(s, jv - T(1), vone), vone);
         spike_r = tau_ref_dt + vtau_rc * vmath::log<T>(ratio);
